@@ -1,0 +1,489 @@
+"""The engine: primitives, tracers, trace levels, the tape and the backward sweep.
+
+Everything differentiable in wengert is a :class:`Primitive` applied to values.  A
+transformation (forward or reverse mode) is a *trace* with a *level*; values it follows are
+*tracers* that remember their trace.  Applying a primitive finds the highest-level trace among
+its arguments and lets that trace process it:
+
+* a :class:`JVPTrace` (forward mode) carries (primal, tangent) dual numbers through the
+  primitive's JVP rules;
+* a :class:`VJPTrace` (reverse mode) appends a :class:`TapeEntry` -- primitive, inputs, output,
+  parameters -- to its tape (the Wengert list); :func:`backward` walks the tape once in reverse,
+  calling the VJP rules and accumulating adjoints.
+
+A tracer of an outer (lower-level) trace is an ordinary constant to an inner trace, which is
+what makes nested derivatives free of perturbation confusion.  JVP and VJP rules are written
+with wengert's own primitives, so differentiating a rule is just more tracing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Primitive",
+    "Tracer",
+    "JVPTracer",
+    "VJPTracer",
+    "JVPTrace",
+    "VJPTrace",
+    "TapeEntry",
+    "new_trace",
+    "end_trace",
+    "backward",
+    "primal_value",
+    "is_traced",
+    "UnexpectedTracerError",
+]
+
+
+class UnexpectedTracerError(RuntimeError):
+    """A traced value was used after the transformation that created it had finished."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Primitives
+# ---------------------------------------------------------------------------------------------
+
+
+class Primitive:
+    """An operation with a NumPy implementation and its derivative rules.
+
+    * ``impl(*args, **params)`` computes the primal output on plain arrays.
+    * ``jvps[i](t, ans, *args, **params)`` is the tangent of the output caused by the tangent
+      ``t`` of argument ``i`` (``None`` marks an argument with no derivative).
+    * ``vjps[i](g, ans, *args, **params)`` is the cotangent of argument ``i`` given the output
+      cotangent ``g``.
+
+    Primitives with several outputs, or whose rules are cheaper taken jointly, set
+    ``jvp_all(tangents, ans, *args, **params) -> output tangent(s)`` and
+    ``vjp_all(g, ans, needed, *args, **params) -> tuple of cotangents`` instead; ``needed``
+    lists the argument positions whose cotangent is wanted.
+
+    ``elementwise`` primitives broadcast their arguments like a ufunc; the forward-mode engine
+    aligns batched tangents for them so their rules can stay one-liners.
+    """
+
+    __slots__ = (
+        "name",
+        "impl",
+        "jvps",
+        "vjps",
+        "jvp_all",
+        "vjp_all",
+        "elementwise",
+        "multiple_results",
+        "fmt",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        *,
+        elementwise: bool = False,
+        multiple_results: bool = False,
+        fmt: str | None = None,
+    ) -> None:
+        self.name = name
+        self.impl = impl
+        self.jvps: tuple = ()
+        self.vjps: tuple = ()
+        self.jvp_all: Callable | None = None
+        self.vjp_all: Callable | None = None
+        self.elementwise = elementwise
+        self.multiple_results = multiple_results
+        self.fmt = fmt  # how evaluation-trace tables write the operation, e.g. "{0} × {1}"
+
+    def defjvp(self, *rules: Callable | None) -> Primitive:
+        """Give one forward-mode rule per positional argument (``None``: no derivative)."""
+        self.jvps = rules
+        return self
+
+    def defvjp(self, *rules: Callable | None) -> Primitive:
+        """Give one reverse-mode rule per positional argument (``None``: no derivative)."""
+        self.vjps = rules
+        return self
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        """Apply the primitive: on plain values call ``impl``, else let the top trace process it."""
+        top = None
+        for a in args:
+            if isinstance(a, Tracer):
+                t = a._trace
+                if top is None or t.level > top.level:
+                    top = t
+        if top is None:
+            return self.impl(*args, **params)
+        return top.process(self, args, params)
+
+    bind = __call__
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Levels
+# ---------------------------------------------------------------------------------------------
+
+# The stack of transformations in progress, innermost last.  A context variable, so each thread
+# and each asyncio task has its own stack; this is the engine's only mutable global.
+_trace_stack: contextvars.ContextVar[tuple] = contextvars.ContextVar("wengert_traces", default=())
+
+
+def new_trace(cls: type, *args: Any) -> Any:
+    """Open a trace of class ``cls`` one level above every trace in progress."""
+    stack = _trace_stack.get()
+    trace = cls(len(stack), *args)
+    trace._token = _trace_stack.set(stack + (trace,))
+    return trace
+
+
+def end_trace(trace: Any) -> None:
+    """Close ``trace``: its tracers may no longer take part in new operations."""
+    trace.active = False
+    try:
+        _trace_stack.reset(trace._token)
+    except ValueError:  # closed from another context: rebuild the stack without it
+        _trace_stack.set(tuple(t for t in _trace_stack.get() if t is not trace))
+
+
+def _leaked(trace: Any, prim: Primitive) -> UnexpectedTracerError:
+    return UnexpectedTracerError(
+        f"a value traced by a {type(trace).__name__} (level {trace.level}) reached "
+        f"'{prim.name}' after that transformation had finished. Return traced values from the "
+        "function being differentiated instead of storing them in globals or closures; use "
+        "wengert.stop_gradient(x) if you only need the number."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracers
+# ---------------------------------------------------------------------------------------------
+
+
+class Tracer:
+    """A value followed by a transformation.  ``primal`` is the value one level down.
+
+    The array interface (operators, ``shape``, methods, ``__array_ufunc__``...) is installed by
+    :mod:`wengert.numpy`, which owns the primitives those methods apply.
+    """
+
+    __slots__ = ("primal", "_trace")
+    __array_priority__ = 1000.0
+
+    @property
+    def shape(self) -> tuple:
+        return self.primal.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.primal.ndim
+
+    @property
+    def size(self) -> int:
+        return self.primal.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.primal.dtype
+
+    def __len__(self) -> int:
+        return len(self.primal)
+
+    def __bool__(self) -> bool:
+        return bool(self.primal)
+
+    def _no_conversion(self, to: str) -> TypeError:
+        return TypeError(
+            f"cannot convert a traced value to {to}: its derivative would be lost silently. "
+            "Use wengert.stop_gradient(x) to get the plain value if that is what you want."
+        )
+
+    def __float__(self) -> float:
+        raise self._no_conversion("a Python float")
+
+    def __int__(self) -> int:
+        raise self._no_conversion("a Python int")
+
+    def __complex__(self) -> complex:
+        raise self._no_conversion("a Python complex")
+
+    def __index__(self) -> int:
+        raise self._no_conversion("an index")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise self._no_conversion("a NumPy array (np.asarray / np.array)")
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+class JVPTracer(Tracer):
+    """A dual number: ``primal + tangent·ε``.  The tangent may lead with batch axes."""
+
+    __slots__ = ("tangent",)
+
+    def __init__(self, primal: Any, tangent: Any, trace: JVPTrace) -> None:
+        self.primal = primal
+        self.tangent = tangent
+        self._trace = trace
+
+    def __repr__(self) -> str:
+        return f"JVPTracer(primal={self.primal!r}, tangent={self.tangent!r})"
+
+
+class VJPTracer(Tracer):
+    """A value on a reverse-mode tape; ``idx`` is its slot in the adjoint list."""
+
+    __slots__ = ("idx",)
+
+    def __init__(self, primal: Any, idx: int, trace: VJPTrace) -> None:
+        self.primal = primal
+        self.idx = idx
+        self._trace = trace
+
+    def __repr__(self) -> str:
+        return f"VJPTracer(primal={self.primal!r}, id={self.idx})"
+
+
+def primal_value(x: Any) -> Any:
+    """Strip every level of tracing from ``x`` and return the plain value."""
+    while isinstance(x, Tracer):
+        x = x.primal
+    return x
+
+
+def is_traced(x: Any) -> bool:
+    """True when ``x`` is followed by some transformation."""
+    return isinstance(x, Tracer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward mode
+# ---------------------------------------------------------------------------------------------
+
+
+class JVPTrace:
+    """Forward mode.  ``nbatch`` leading axes of every tangent index a batch of directions."""
+
+    __slots__ = ("level", "nbatch", "active", "_token")
+
+    def __init__(self, level: int, nbatch: int = 0) -> None:
+        self.level = level
+        self.nbatch = nbatch
+        self.active = True
+
+    def process(self, prim: Primitive, args: Sequence, params: dict) -> Any:
+        if not self.active:
+            raise _leaked(self, prim)
+        primals = []
+        tangents = []
+        for a in args:
+            if type(a) is JVPTracer and a._trace is self:
+                primals.append(a.primal)
+                tangents.append(a.tangent)
+            else:
+                primals.append(a)
+                tangents.append(None)
+        ans = prim(*primals, **params) if self.level else prim.impl(*primals, **params)
+        if prim.jvp_all is not None:
+            out_t = prim.jvp_all(tangents, ans, *primals, **params)
+            if prim.multiple_results:
+                return tuple(
+                    a if t is None else JVPTracer(a, t, self) for a, t in zip(ans, out_t)
+                )
+            return ans if out_t is None else JVPTracer(ans, out_t, self)
+        rules = prim.jvps
+        out_t = None
+        nb = self.nbatch
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            rule = rules[i] if i < len(rules) else None
+            if rule is None:
+                continue  # an argument with no derivative, e.g. an index or a condition
+            if nb and prim.elementwise:
+                t = _align_batched(t, nb, ans)
+            c = rule(t, ans, *primals, **params)
+            if c is not None:
+                out_t = c if out_t is None else out_t + c
+        if out_t is None:
+            return ans
+        return JVPTracer(ans, out_t, self)
+
+
+def _align_batched(t: Any, nb: int, ans: Any) -> Any:
+    """Insert unit axes after the batch axes so ``t`` broadcasts against ``ans`` like its primal."""
+    missing = nb + np.ndim(primal_value(ans)) - t.ndim
+    if missing <= 0:
+        return t
+    from wengert.numpy._shape import reshape  # the shape family; imported lazily (layering)
+
+    return reshape(t, t.shape[:nb] + (1,) * missing + t.shape[nb:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reverse mode
+# ---------------------------------------------------------------------------------------------
+
+
+class TapeEntry:
+    """One line of the Wengert list: ``out = prim(*primals, **params)``.
+
+    ``links`` holds ``(argument position, value id)`` for the arguments this trace follows;
+    the other arguments are constants here.  ``out`` is the value id of the (first) output.
+    """
+
+    __slots__ = ("prim", "params", "primals", "ans", "links", "out")
+
+    def __init__(self, prim, params, primals, ans, links, out) -> None:
+        self.prim = prim
+        self.params = params
+        self.primals = primals
+        self.ans = ans
+        self.links = links
+        self.out = out
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"v{j}" for _, j in self.links)
+        return f"<v{self.out} = {self.prim.name}({ins})>"
+
+
+class VJPTrace:
+    """Reverse mode: records a tape of :class:`TapeEntry` and sweeps it backwards."""
+
+    __slots__ = ("level", "tape", "nvalues", "active", "locked", "_token", "__weakref__")
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.tape: list[TapeEntry] = []
+        self.nvalues = 0
+        self.active = True
+        self.locked: list = []  # (array, op name): arrays we made read-only while saved
+
+    def new_input(self, value: Any) -> VJPTracer:
+        """A fresh independent variable on this tape."""
+        if type(value) is np.ndarray and value.flags.writeable:
+            value.flags.writeable = False
+            self.locked.append((value, "the input"))
+        t = VJPTracer(value, self.nvalues, self)
+        self.nvalues += 1
+        return t
+
+    def process(self, prim: Primitive, args: Sequence, params: dict) -> Any:
+        if not self.active:
+            raise _leaked(self, prim)
+        primals = []
+        links = []
+        for i, a in enumerate(args):
+            if type(a) is VJPTracer and a._trace is self:
+                primals.append(a.primal)
+                links.append((i, a.idx))
+            else:
+                if type(a) is np.ndarray and a.flags.writeable:
+                    # A constant saved for the sweep: guard it against in-place changes.
+                    a.flags.writeable = False
+                    self.locked.append((a, prim.name))
+                primals.append(a)
+        ans = prim(*primals, **params) if self.level else prim.impl(*primals, **params)
+        if not links:
+            return ans
+        out = self.nvalues
+        if prim.multiple_results:
+            self.nvalues += len(ans)
+            self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
+            return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
+        self.nvalues = out + 1
+        self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
+        return VJPTracer(ans, out, self)
+
+    def record(self, prim: Primitive, primals: list, links: list, ans: tuple, params: dict):
+        """Append an entry whose outputs ``ans`` (a tuple) were computed by the caller, e.g. a
+        custom rule; returns one tracer per output."""
+        out = self.nvalues
+        self.nvalues += len(ans)
+        self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
+        return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
+
+    def unlock(self) -> None:
+        """Give back write access to the arrays this trace guarded."""
+        for a, _ in self.locked:
+            a.flags.writeable = True
+        self.locked = []
+
+
+def backward(
+    trace: VJPTrace,
+    seeds: Sequence[tuple[int, Any]],
+    retain: bool = False,
+    observe: Callable[[TapeEntry, int, Any], None] | None = None,
+) -> list:
+    """The backward sweep: one reverse loop over the tape, accumulating adjoints.
+
+    ``seeds`` pairs value ids with their cotangents.  Returns the adjoint list, indexed by value
+    id (``None`` is a symbolic zero).  Unless ``retain`` is set, each tape entry -- and the
+    values it saved -- is released as soon as the sweep has passed it.  ``observe(entry, value
+    id, contribution)`` is called for every edge, for the evaluation-trace tables.
+    """
+    adj: list = [None] * trace.nvalues
+    for vid, g in seeds:
+        adj[vid] = g if adj[vid] is None else adj[vid] + g
+    tape = trace.tape
+    for n in range(len(tape) - 1, -1, -1):
+        e = tape[n]
+        if not retain:
+            tape[n] = None
+        prim = e.prim
+        out = e.out
+        if prim.multiple_results:
+            gs = adj[out : out + len(e.ans)]
+            if all(g is None for g in gs):
+                continue
+            g = tuple(_zeros_like(a) if gi is None else gi for gi, a in zip(gs, e.ans))
+            if not retain:
+                adj[out : out + len(e.ans)] = [None] * len(e.ans)
+        else:
+            g = adj[out]
+            if g is None:
+                continue
+            if not retain:
+                adj[out] = None
+        links = e.links
+        if prim.vjp_all is not None:
+            cts = prim.vjp_all(g, e.ans, [i for i, _ in links], *e.primals, **e.params)
+            for i, vid in links:
+                ct = cts[i]
+                if ct is not None:
+                    if observe is not None:
+                        observe(e, vid, ct)
+                    a = adj[vid]
+                    adj[vid] = ct if a is None else a + ct
+            continue
+        rules = prim.vjps
+        for i, vid in links:
+            rule = rules[i] if i < len(rules) else None
+            if rule is None:
+                continue
+            ct = rule(g, e.ans, *e.primals, **e.params)
+            if ct is None:
+                continue
+            if observe is not None:
+                observe(e, vid, ct)
+            a = adj[vid]
+            adj[vid] = ct if a is None else a + ct
+    if not retain:
+        trace.tape = []
+    return adj
+
+
+def _zeros_like(a: Any) -> Any:
+    from wengert.numpy._elementwise import zeros_like  # lazily: the numpy layer sits above
+
+    return zeros_like(a)

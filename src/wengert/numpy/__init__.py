@@ -1,0 +1,173 @@
+"""``wengert.numpy``: NumPy's namespace, with every function wengert can differentiate.
+
+Use it as ``import wengert.numpy as np``.  Names wengert does not wrap (dtypes, constants,
+array creation) are NumPy's own.  Plain ``import numpy as np`` code differentiates too:
+tracers implement ``__array_ufunc__`` and ``__array_function__`` and land here.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import _array_methods, _contract, _elementwise, _indexing, _reductions, _shape
+from ._contract import dot, einsum, inner, matmul, outer, tensordot, vdot
+from ._elementwise import (
+    absolute,
+    add,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctanh,
+    astype,
+    ceil,
+    clip,
+    conj,
+    conjugate,
+    cos,
+    cosh,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    floor_divide,
+    full_like,
+    greater,
+    greater_equal,
+    imag,
+    isfinite,
+    isinf,
+    isnan,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    ones_like,
+    positive,
+    power,
+    real,
+    reciprocal,
+    rint,
+    sign,
+    signbit,
+    sin,
+    sinh,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+    trunc,
+    where,
+    zeros_like,
+)
+from ._indexing import take
+from ._reductions import amax, amin, logsumexp, max, mean, min, prod, std, sum, var
+from ._shape import (
+    broadcast_arrays,
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    hstack,
+    moveaxis,
+    pad,
+    ravel,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+    vstack,
+)
+
+abs = absolute  # noqa: A001 - mirrors numpy
+pi = _np.pi
+e = _np.e
+inf = _np.inf
+nan = _np.nan
+newaxis = None
+
+
+def shape(a):
+    """The shape of ``a`` (traced or not)."""
+    return _np.shape(_plain(a))
+
+
+def ndim(a):
+    """The number of axes of ``a``."""
+    return _np.ndim(_plain(a))
+
+
+def size(a, axis=None):
+    """The number of elements of ``a`` (along ``axis``)."""
+    return _np.size(_plain(a), axis)
+
+
+def _plain(a):
+    from wengert.core import primal_value
+
+    return primal_value(a)
+
+
+def _constant_query(name):
+    f = getattr(_np, name)
+
+    def query(*args, **kwargs):
+        return f(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
+
+    query.__name__ = name
+    query.__doc__ = f"``numpy.{name}`` on plain values (its output carries no derivative)."
+    return query
+
+
+argmax = _constant_query("argmax")
+argmin = _constant_query("argmin")
+argsort = _constant_query("argsort")
+nonzero = _constant_query("nonzero")
+count_nonzero = _constant_query("count_nonzero")
+all = _constant_query("all")  # noqa: A001
+any = _constant_query("any")  # noqa: A001
+isclose = _constant_query("isclose")
+allclose = _constant_query("allclose")
+array_equal = _constant_query("array_equal")
+iscomplexobj = _constant_query("iscomplexobj")
+isrealobj = _constant_query("isrealobj")
+result_type = _constant_query("result_type")
+
+
+def __getattr__(name: str):
+    """Everything else is NumPy's own (constants, dtypes, array creation...)."""
+    try:
+        return getattr(_np, name)
+    except AttributeError:
+        raise AttributeError(f"module 'wengert.numpy' has no attribute {name!r}") from None
+
+
+# NumPy functions routed here from __array_function__ / __array_ufunc__ on traced arrays.
+UFUNCS: dict = _array_methods._ufunc_table()
+FUNCTIONS: dict = {}
+for _name, _obj in list(globals().items()):
+    if _name.startswith("_") or _name in ("UFUNCS", "FUNCTIONS", "annotations"):
+        continue
+    _target = getattr(_np, _name, None)
+    if callable(_obj) and callable(_target) and not isinstance(_target, _np.ufunc):
+        FUNCTIONS[_target] = _obj
+FUNCTIONS[_np.amax] = amax
+FUNCTIONS[_np.amin] = amin
+
+_array_methods.install()
+
+__all__ = [n for n in globals() if not n.startswith("_") and n not in ("UFUNCS", "FUNCTIONS", "annotations")]

@@ -1,0 +1,195 @@
+"""The array face of a tracer: operators, methods, and NumPy's dispatch protocols.
+
+With these, ``import numpy as np`` code differentiates unchanged: ``np.sin(x)`` reaches
+``__array_ufunc__``, ``np.sum(x)`` reaches ``__array_function__``, and both route to the
+primitives of :mod:`wengert.numpy`.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from wengert.core import Primitive, Tracer, primal_value
+
+from . import _contract as C
+from . import _elementwise as E
+from . import _indexing as I
+from . import _reductions as R
+from . import _shape as S
+
+
+def _const(f):
+    """A query answered from the plain value (no derivative)."""
+
+    def method(self, *args, **kwargs):
+        return f(primal_value(self), *[primal_value(a) for a in args], **kwargs)
+
+    return method
+
+
+def _setitem(self, key, value):
+    raise TypeError(
+        "traced arrays cannot be assigned to in place (x[idx] = v): the old value is needed for "
+        "the backward sweep. Build the new array functionally, e.g. with "
+        "wengert.numpy.where(mask, v, x) or wengert.numpy.concatenate."
+    )
+
+
+def _reshape_method(self, *shape, **kw):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return S.reshape(self, shape, **kw)
+
+
+def _transpose_method(self, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = axes[0]
+    return S.transpose(self, axes or None)
+
+
+def _iter(self):
+    for k in range(len(self)):
+        yield I.getitem(self, k)
+
+
+def _item(self, *args):
+    raise self._no_conversion("a Python scalar (.item())")
+
+
+_METHODS = {
+    "__add__": E.add,
+    "__radd__": lambda s, o: E.add(o, s),
+    "__sub__": E.subtract,
+    "__rsub__": lambda s, o: E.subtract(o, s),
+    "__mul__": E.multiply,
+    "__rmul__": lambda s, o: E.multiply(o, s),
+    "__truediv__": E.true_divide,
+    "__rtruediv__": lambda s, o: E.true_divide(o, s),
+    "__pow__": E.power,
+    "__rpow__": lambda s, o: E.power(o, s),
+    "__matmul__": lambda s, o: C.matmul(s, o),
+    "__rmatmul__": lambda s, o: C.matmul(o, s),
+    "__floordiv__": lambda s, o: E.floor_divide(s, o),
+    "__rfloordiv__": lambda s, o: E.floor_divide(o, s),
+    "__neg__": lambda s: E.negative(s),
+    "__pos__": lambda s: E.positive(s),
+    "__abs__": lambda s: E.absolute(s),
+    "__lt__": _const(_np.less),
+    "__le__": _const(_np.less_equal),
+    "__gt__": _const(_np.greater),
+    "__ge__": _const(_np.greater_equal),
+    "__eq__": _const(_np.equal),
+    "__ne__": _const(_np.not_equal),
+    "__getitem__": I.getitem,
+    "__setitem__": _setitem,
+    "__iter__": _iter,
+    "sum": R.sum,
+    "mean": R.mean,
+    "prod": R.prod,
+    "max": R.max,
+    "min": R.min,
+    "var": R.var,
+    "std": R.std,
+    "reshape": _reshape_method,
+    "transpose": _transpose_method,
+    "ravel": S.ravel,
+    "flatten": S.ravel,
+    "squeeze": S.squeeze,
+    "swapaxes": S.swapaxes,
+    "dot": C.dot,
+    "clip": E.clip,
+    "astype": E.astype,
+    "conj": lambda s: E.conj(s),
+    "conjugate": lambda s: E.conj(s),
+    "copy": lambda s: s,  # traced arrays are immutable, so a copy is the value itself
+    "item": _item,
+    "tolist": _item,
+    "argmax": _const(_np.argmax),
+    "argmin": _const(_np.argmin),
+    "argsort": _const(_np.argsort),
+    "nonzero": _const(_np.nonzero),
+    "all": _const(_np.all),
+    "any": _const(_np.any),
+}
+
+_PROPERTIES = {
+    "T": lambda s: S.transpose(s),
+    "mT": lambda s: S.swapaxes(s, -1, -2),
+    "real": lambda s: E.real(s),
+    "imag": lambda s: E.imag(s),
+}
+
+
+def _ufunc_table() -> dict:
+    names = [
+        "add", "subtract", "multiply", "true_divide", "divide", "negative", "positive", "power",
+        "square", "reciprocal", "exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan",
+        "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh",
+        "absolute", "conjugate", "maximum", "minimum", "sign", "floor", "ceil", "rint", "trunc",
+        "floor_divide", "isfinite", "isnan", "isinf", "signbit", "equal", "not_equal", "less",
+        "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_not",
+        "logical_xor",
+    ]  # fmt: skip
+    table = {getattr(_np, n): getattr(E, n) for n in names}
+    table[_np.matmul] = C.matmul
+    return table
+
+
+def array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """NumPy's ufunc protocol: route ``np.sin(x)`` and friends to wengert's primitives."""
+    from . import UFUNCS
+
+    if method == "reduce" and ufunc in (_np.add, _np.multiply, _np.maximum, _np.minimum):
+        red = {_np.add: R.sum, _np.multiply: R.prod, _np.maximum: R.max, _np.minimum: R.min}[ufunc]
+        axis = kwargs.pop("axis", 0)
+        return red(inputs[0], axis=axis, keepdims=kwargs.pop("keepdims", False), **kwargs)
+    f = UFUNCS.get(ufunc)
+    if method != "__call__" or f is None:
+        raise TypeError(
+            f"wengert has no derivative rule for numpy.{ufunc.__name__}"
+            + ("" if method == "__call__" else f".{method}")
+            + " on traced arrays; see wengert.numpy for the differentiable functions, or wrap "
+            "your own with wengert.custom_jvp / custom_vjp."
+        )
+    if kwargs.get("out") is not None:
+        raise TypeError(f"numpy.{ufunc.__name__}: 'out=' writes in place and cannot be differentiated")
+    kwargs.pop("out", None)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"numpy.{ufunc.__name__}: arguments {sorted(kwargs)} are not supported on traced arrays")
+    out = f(*inputs)
+    return out if dtype is None else E.astype(out, dtype)
+
+
+def array_function(self, func, types, args, kwargs):
+    """NumPy's function protocol: route ``np.sum(x)`` and friends to ``wengert.numpy``."""
+    from . import FUNCTIONS
+
+    f = FUNCTIONS.get(func)
+    if f is None:
+        raise TypeError(
+            f"wengert has no derivative rule for numpy.{func.__name__} on traced arrays; use the "
+            "functions of wengert.numpy, or wrap your own with wengert.custom_jvp / custom_vjp."
+        )
+    return f(*args, **kwargs)
+
+
+def _as_method(prim):
+    def method(self, other, /):
+        return prim(self, other)
+
+    method.__name__ = prim.name
+    return method
+
+
+def install() -> None:
+    """Attach the array interface to :class:`wengert.core.Tracer`."""
+    for name, f in _METHODS.items():
+        if isinstance(f, Primitive):  # a primitive is no descriptor: bind it through a function
+            f = _as_method(f)
+        setattr(Tracer, name, f)
+    for name, f in _PROPERTIES.items():
+        setattr(Tracer, name, property(f))
+    Tracer.__array_ufunc__ = array_ufunc
+    Tracer.__array_function__ = array_function
+    Tracer.__hash__ = lambda self: id(self)

@@ -1,0 +1,210 @@
+"""Pytrees: nested containers (tuple, list, dict, namedtuple, dataclass, None) of array leaves.
+
+Transformations flatten their inputs and outputs to a list of leaves plus a ``TreeDef`` that
+rebuilds the same structure, so a gradient has exactly the structure of its input.  Other
+container types join with :func:`register_pytree_node`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = [
+    "TreeDef",
+    "tree_flatten",
+    "tree_unflatten",
+    "tree_map",
+    "tree_leaves",
+    "tree_structure",
+    "register_pytree_node",
+    "keystr",
+]
+
+# type -> (flatten(x) -> (children, aux), unflatten(aux, children) -> x)
+_registry: dict[type, tuple[Callable, Callable]] = {}
+
+
+def register_pytree_node(
+    cls: type,
+    flatten: Callable[[Any], tuple[Iterable, Any]],
+    unflatten: Callable[[Any, list], Any],
+) -> None:
+    """Make instances of ``cls`` containers: ``flatten(x) -> (children, aux)`` and
+    ``unflatten(aux, children) -> x``."""
+    _registry[cls] = (flatten, unflatten)
+
+
+def _dict_flatten(d):
+    keys = tuple(d.keys())
+    return [d[k] for k in keys], (type(d), keys)
+
+
+def _dict_unflatten(aux, children):
+    cls, keys = aux
+    out = dict(zip(keys, children))
+    return out if cls is dict else cls(out)
+
+
+register_pytree_node(tuple, lambda t: (list(t), None), lambda _, c: tuple(c))
+register_pytree_node(list, lambda t: (list(t), None), lambda _, c: list(c))
+register_pytree_node(dict, _dict_flatten, _dict_unflatten)
+register_pytree_node(type(None), lambda t: ([], None), lambda _, c: None)
+
+
+def _node_type(x: Any):
+    """The (flatten, unflatten) pair for container ``x``, or None for a leaf."""
+    cls = type(x)
+    entry = _registry.get(cls)
+    if entry is not None:
+        return entry
+    if isinstance(x, tuple) and hasattr(cls, "_fields"):  # namedtuple
+        return (lambda t: (list(t), None), lambda _, c, cls=cls: cls(*c))
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        names = tuple(f.name for f in dataclasses.fields(x) if f.init)
+
+        def flat(obj, names=names):
+            return [getattr(obj, n) for n in names], None
+
+        def unflat(_, children, cls=cls, names=names):
+            return cls(**dict(zip(names, children)))
+
+        return (flat, unflat)
+    if isinstance(x, dict):  # OrderedDict, defaultdict subclasses
+        return (_dict_flatten, _dict_unflatten)
+    return None
+
+
+class TreeDef:
+    """The shape of a pytree with its leaves taken out."""
+
+    __slots__ = ("kind", "aux", "children", "num_leaves", "path")
+
+    def __init__(self, kind, aux, children, num_leaves, path=None):
+        self.kind = kind  # None for a leaf, else (flatten, unflatten) with a type key
+        self.aux = aux
+        self.children = children
+        self.num_leaves = num_leaves
+        self.path = path
+
+    def unflatten(self, leaves: Iterable) -> Any:
+        """Rebuild the structure with ``leaves`` in place of the original leaves."""
+        it = iter(leaves)
+        out = self._build(it)
+        return out
+
+    def _build(self, it):
+        if self.kind is None:
+            return next(it)
+        _, cls, unflatten = self.kind
+        return unflatten(self.aux, [c._build(it) for c in self.children])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TreeDef):
+            return NotImplemented
+        if (self.kind is None) != (other.kind is None):
+            return False
+        if self.kind is None:
+            return True
+        return (
+            self.kind[1] is other.kind[1]
+            and _aux_eq(self.aux, other.aux)
+            and len(self.children) == len(other.children)
+            and all(a == b for a, b in zip(self.children, other.children))
+        )
+
+    def __hash__(self) -> int:
+        return hash((None if self.kind is None else self.kind[1], self.num_leaves))
+
+    def __repr__(self) -> str:
+        if self.kind is None:
+            return "*"
+        return f"{self.kind[1].__name__}[{', '.join(map(repr, self.children))}]"
+
+
+def _aux_eq(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+def _flatten(x: Any, leaves: list, path: tuple) -> TreeDef:
+    node = _node_type(x)
+    if node is None:
+        leaves.append(x)
+        return TreeDef(None, None, (), 1, path)
+    flatten, unflatten = node
+    children, aux = flatten(x)
+    children = list(children)
+    keys = _child_keys(x, aux, len(children))
+    subs = tuple(_flatten(c, leaves, path + (k,)) for c, k in zip(children, keys))
+    return TreeDef((flatten, type(x), unflatten), aux, subs, sum(s.num_leaves for s in subs), path)
+
+
+def _child_keys(x, aux, n):
+    if isinstance(x, dict):
+        return [repr(k) for k in aux[1]]
+    if dataclasses.is_dataclass(x) or (isinstance(x, tuple) and hasattr(type(x), "_fields")):
+        names = (
+            [f.name for f in dataclasses.fields(x) if f.init]
+            if dataclasses.is_dataclass(x)
+            else list(type(x)._fields)
+        )
+        return ["." + nm for nm in names]
+    return [str(i) for i in range(n)]
+
+
+def tree_flatten(x: Any) -> tuple[list, TreeDef]:
+    """Split ``x`` into its list of leaves and the structure that holds them."""
+    leaves: list = []
+    treedef = _flatten(x, leaves, ())
+    return leaves, treedef
+
+
+def tree_unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
+    """Inverse of :func:`tree_flatten`."""
+    return treedef.unflatten(leaves)
+
+
+def tree_leaves(x: Any) -> list:
+    """The leaves of ``x`` in flattening order."""
+    return tree_flatten(x)[0]
+
+
+def tree_structure(x: Any) -> TreeDef:
+    """The structure of ``x`` without its leaves."""
+    return tree_flatten(x)[1]
+
+
+def tree_map(f: Callable, x: Any, *rest: Any) -> Any:
+    """Apply ``f`` leaf-wise to ``x`` (and to the matching leaves of ``rest``)."""
+    leaves, treedef = tree_flatten(x)
+    others = [tree_flatten(r)[0] for r in rest]
+    for o in others:
+        if len(o) != len(leaves):
+            raise ValueError(
+                f"tree_map: structures differ ({len(leaves)} leaves against {len(o)})"
+            )
+    return treedef.unflatten(f(*xs) for xs in zip(leaves, *others))
+
+
+def leaf_paths(treedef: TreeDef) -> list[str]:
+    """Human-readable paths of the leaves, e.g. ``['w']``, ``[0].b``."""
+    out: list[str] = []
+
+    def walk(t: TreeDef):
+        if t.kind is None:
+            out.append(keystr(t.path))
+        else:
+            for c in t.children:
+                walk(c)
+
+    walk(treedef)
+    return out
+
+
+def keystr(path: tuple) -> str:
+    """Write a leaf path as indexing: ``('0', "'w'")`` becomes ``[0]['w']``."""
+    return "".join(p if p.startswith(".") else f"[{p}]" for p in path)
