@@ -394,7 +394,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
     out_leaves, out_tree = tree_flatten(out)
     prim = [_own_primal(o, trace) for o in out_leaves]
     tan = [
-        o.tangent if isinstance(o, JVPTracer) and o._trace is trace else np.zeros_like(primal_value(o))
+        o.tangent
+        if isinstance(o, JVPTracer) and o._trace is trace
+        else np.zeros_like(primal_value(o))
         for o in out_leaves
     ]
     res = (tree_unflatten(out_tree, prim), tree_unflatten(out_tree, tan))
@@ -508,14 +510,19 @@ def jacrev(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable
             size = int(np.prod(oshape, dtype=int))
             rows = []
             for j in range(size):
-                cts = [np.zeros(np.shape(primal_value(q)), np.result_type(primal_value(q))) for q in out_leaves]
+                cts = [
+                    np.zeros(np.shape(primal_value(q)), np.result_type(primal_value(q)))
+                    for q in out_leaves
+                ]
                 e = np.zeros(size, odt)
                 e[j] = 1
                 cts[k] = e.reshape(oshape)
                 rows.append(pull(tree_unflatten(out_tree, cts)))
             per_arg = []
             for a in range(len(nums)):
-                in_leaves, in_tree = tree_flatten(rows[0][a]) if rows else tree_flatten(args[nums[a]])
+                in_leaves, in_tree = (
+                    tree_flatten(rows[0][a]) if rows else tree_flatten(args[nums[a]])
+                )
                 blocks = []
                 for leaf_i, leaf in enumerate(in_leaves):
                     ishape = np.shape(primal_value(leaf))
@@ -562,6 +569,7 @@ def _wrap_name(g: Callable, f: Callable, kind: str) -> None:
     name = getattr(f, "__name__", type(f).__name__)
     g.__name__ = f"{kind}({name})"
     g.__qualname__ = g.__name__
-    g.__doc__ = f"The {kind} of {name}." + (f"\n\n{f.__doc__}" if getattr(f, "__doc__", None) else "")
+    g.__doc__ = f"The {kind} of {name}." + (
+        f"\n\n{f.__doc__}" if getattr(f, "__doc__", None) else ""
+    )
     g.__wrapped__ = f
-

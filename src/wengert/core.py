@@ -296,9 +296,7 @@ class JVPTrace:
         if prim.jvp_all is not None:
             out_t = prim.jvp_all(tangents, ans, *primals, **params)
             if prim.multiple_results:
-                return tuple(
-                    a if t is None else JVPTracer(a, t, self) for a, t in zip(ans, out_t)
-                )
+                return tuple(a if t is None else JVPTracer(a, t, self) for a, t in zip(ans, out_t))
             return ans if out_t is None else JVPTracer(ans, out_t, self)
         rules = prim.jvps
         out_t = None

@@ -63,7 +63,9 @@ def _sweep_once(f: Callable, primals: list, positions: list, g: tuple):
     finally:
         end_trace(trace)
     try:
-        seeds = [(o.idx, gk) for o, gk in zip(outs, g) if type(o) is VJPTracer and o._trace is trace]
+        seeds = [
+            (o.idx, gk) for o, gk in zip(outs, g) if type(o) is VJPTracer and o._trace is trace
+        ]
         adj = backward(trace, seeds)
     finally:
         trace.unlock()
@@ -112,9 +114,13 @@ class custom_vjp:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            raise TypeError(f"{self.__name__}: a custom_vjp function takes positional arguments only")
+            raise TypeError(
+                f"{self.__name__}: a custom_vjp function takes positional arguments only"
+            )
         if self.fwd is None:
-            raise TypeError(f"{self.__name__}: call {self.__name__}.defvjp(fwd, bwd) before using it")
+            raise TypeError(
+                f"{self.__name__}: call {self.__name__}.defvjp(fwd, bwd) before using it"
+            )
         nd = self.nondiff_argnums
         diff, fixed = _split(args, nd)
         leaves, in_tree = tree_flatten(diff)
@@ -153,7 +159,9 @@ class custom_vjp:
                 continue
             ct_leaves, ct_tree = tree_flatten(ct)
             if len(ct_leaves) != len(arg_leaves):
-                raise ValueError(f"{self.__name__}: bwd returned a cotangent whose structure does not match its argument")
+                raise ValueError(
+                    f"{self.__name__}: bwd returned a cotangent whose structure does not match its argument"
+                )
             for a, c in zip(arg_leaves, ct_leaves):
                 if c is not None and np.shape(primal_value(c)) != np.shape(primal_value(a)):
                     raise ValueError(
@@ -189,7 +197,9 @@ class custom_jvp:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            raise TypeError(f"{self.__name__}: a custom_jvp function takes positional arguments only")
+            raise TypeError(
+                f"{self.__name__}: a custom_jvp function takes positional arguments only"
+            )
         if self.rule is None:
             return self.fun(*args)
         nd = self.nondiff_argnums
@@ -232,19 +242,26 @@ class custom_jvp:
             t_leaves = tree_flatten(t_out)[0]
         else:  # one call per direction of the batch, then stack
             count = int(np.prod(batch))
-            flat_t = [wnp.reshape(t, (count,) + np.shape(primal_value(p))) for t, p in zip(tangents, primals)]
+            flat_t = [
+                wnp.reshape(t, (count,) + np.shape(primal_value(p)))
+                for t, p in zip(tangents, primals)
+            ]
             per = []
             out = None
             for b in range(count):
                 out, t_out = self._call_rule(primals, [t[b] for t in flat_t], in_tree, fixed, n)
                 per.append(tree_flatten(t_out)[0])
             t_leaves = [
-                wnp.reshape(wnp.stack([row[k] for row in per]), batch + np.shape(primal_value(per[0][k])))
+                wnp.reshape(
+                    wnp.stack([row[k] for row in per]), batch + np.shape(primal_value(per[0][k]))
+                )
                 for k in range(len(per[0]))
             ]
         out_leaves, out_tree = tree_flatten(out)
         if len(t_leaves) != len(out_leaves):
-            raise ValueError(f"{self.__name__}: the tangent output must have the structure of the primal output")
+            raise ValueError(
+                f"{self.__name__}: the tangent output must have the structure of the primal output"
+            )
         wrapped = [JVPTracer(o, t, trace) for o, t in zip(out_leaves, t_leaves)]
         return tree_unflatten(out_tree, wrapped)
 
@@ -262,15 +279,23 @@ class custom_jvp:
         out_leaves, out_tree = tree_flatten(out)
         t_leaves = tree_flatten(t_out)[0]
         if any(isinstance(o, VJPTracer) and o._trace is inner for o in out_leaves):
-            raise ValueError(f"{self.__name__}: the JVP rule's primal output depends on the tangents")
+            raise ValueError(
+                f"{self.__name__}: the JVP rule's primal output depends on the tangents"
+            )
         inputs = [tangents[k] for k in positions]
         outs = trace.record(
-            self.prim, primals, links, tuple(out_leaves), {"tape": inner, "t_out": t_leaves, "inputs": inputs}
+            self.prim,
+            primals,
+            links,
+            tuple(out_leaves),
+            {"tape": inner, "t_out": t_leaves, "inputs": inputs},
         )
         return tree_unflatten(out_tree, outs)
 
     def _vjp_rule(self, g, ans, needed, *primals, tape, t_out, inputs):
-        seeds = [(t.idx, gk) for t, gk in zip(t_out, g) if type(t) is VJPTracer and t._trace is tape]
+        seeds = [
+            (t.idx, gk) for t, gk in zip(t_out, g) if type(t) is VJPTracer and t._trace is tape
+        ]
         adj = backward(tape, seeds, retain=True)
         out = [None] * len(primals)
         pos = [k for k in range(len(primals)) if k in needed]
@@ -311,7 +336,13 @@ def checkpoint(fun: Callable) -> Callable:
         a, kw = tree_unflatten(tree, primals)
         out = fun(*a, **kw)  # nothing is recorded at this level
         out_leaves, out_tree = tree_flatten(out)
-        outs = top.record(_checkpoint_p, primals, _links(leaves, top), tuple(out_leaves), {"fun": fun, "tree": tree})
+        outs = top.record(
+            _checkpoint_p,
+            primals,
+            _links(leaves, top),
+            tuple(out_leaves),
+            {"fun": fun, "tree": tree},
+        )
         return tree_unflatten(out_tree, outs)
 
     return remat

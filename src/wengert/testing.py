@@ -88,7 +88,10 @@ def _fd(f, xs, v, eps):
     minus = f(*[x - eps * d for x, d in zip(xs, v)])
     pl, tree = tree_flatten(plus)
     mi, _ = tree_flatten(minus)
-    return [(np.asarray(primal_value(a)) - np.asarray(primal_value(b))) / (2 * eps) for a, b in zip(pl, mi)], tree
+    return [
+        (np.asarray(primal_value(a)) - np.asarray(primal_value(b))) / (2 * eps)
+        for a, b in zip(pl, mi)
+    ], tree
 
 
 def _assert_close(a, b, atol, rtol, what):
@@ -98,7 +101,9 @@ def _assert_close(a, b, atol, rtol, what):
         raise AssertionError(f"{what}: shape {a.shape} against finite differences' {b.shape}")
     if not np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True):
         err = np.max(np.abs(a - b)) if a.size else 0.0
-        raise AssertionError(f"{what}: differs from finite differences by up to {err:.3g}\n  AD: {a}\n  FD: {b}")
+        raise AssertionError(
+            f"{what}: differs from finite differences by up to {err:.3g}\n  AD: {a}\n  FD: {b}"
+        )
 
 
 def _check(f, xs, order, modes, atol, rtol, eps, rng, name):
@@ -111,9 +116,17 @@ def _check(f, xs, order, modes, atol, rtol, eps, rng, name):
         for a, b in zip(tree_flatten(t)[0], fd):
             _assert_close(a, b, atol, rtol, f"forward mode (JVP) of {name}")
     if "rev" in modes:
-        u = [_random_like(o, rng) if _differentiable(o) else np.zeros(np.shape(primal_value(o))) for o in out_leaves]
+        u = [
+            _random_like(o, rng) if _differentiable(o) else np.zeros(np.shape(primal_value(o)))
+            for o in out_leaves
+        ]
         _, pull = vjp(f, *xs)
-        ct = pull(tree_unflatten(out_tree, [np.asarray(c, np.result_type(primal_value(o))) for c, o in zip(u, out_leaves)]))
+        ct = pull(
+            tree_unflatten(
+                out_tree,
+                [np.asarray(c, np.result_type(primal_value(o))) for c, o in zip(u, out_leaves)],
+            )
+        )
         lhs = _inner(list(ct), v)
         rhs = _inner(u, fd)
         scale = max(1.0, abs(rhs))
@@ -124,6 +137,7 @@ def _check(f, xs, order, modes, atol, rtol, eps, rng, name):
             )
     if order > 1:
         if "fwd" in modes:
+
             def f_jvp(*ys, v=v):
                 return jvp(f, tuple(ys), tuple(v))[1]
 
@@ -134,6 +148,10 @@ def _check(f, xs, order, modes, atol, rtol, eps, rng, name):
             def f_vjp(*ys, u=u):
                 o, pull = vjp(f, *ys)
                 ol, ot = tree_flatten(o)
-                return pull(tree_unflatten(ot, [np.asarray(c, np.result_type(primal_value(q))) for c, q in zip(u, ol)]))
+                return pull(
+                    tree_unflatten(
+                        ot, [np.asarray(c, np.result_type(primal_value(q))) for c, q in zip(u, ol)]
+                    )
+                )
 
             _check(f_vjp, xs, order - 1, modes, atol, rtol, eps, rng, f"vjp({name})")

@@ -184,9 +184,7 @@ def tree_map(f: Callable, x: Any, *rest: Any) -> Any:
     others = [tree_flatten(r)[0] for r in rest]
     for o in others:
         if len(o) != len(leaves):
-            raise ValueError(
-                f"tree_map: structures differ ({len(leaves)} leaves against {len(o)})"
-            )
+            raise ValueError(f"tree_map: structures differ ({len(leaves)} leaves against {len(o)})")
     return treedef.unflatten(f(*xs) for xs in zip(leaves, *others))
 
 

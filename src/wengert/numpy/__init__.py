@@ -170,4 +170,8 @@ FUNCTIONS[_np.amin] = amin
 
 _array_methods.install()
 
-__all__ = [n for n in globals() if not n.startswith("_") and n not in ("UFUNCS", "FUNCTIONS", "annotations")]
+__all__ = [
+    n
+    for n in globals()
+    if not n.startswith("_") and n not in ("UFUNCS", "FUNCTIONS", "annotations")
+]

@@ -152,11 +152,15 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
             "your own with wengert.custom_jvp / custom_vjp."
         )
     if kwargs.get("out") is not None:
-        raise TypeError(f"numpy.{ufunc.__name__}: 'out=' writes in place and cannot be differentiated")
+        raise TypeError(
+            f"numpy.{ufunc.__name__}: 'out=' writes in place and cannot be differentiated"
+        )
     kwargs.pop("out", None)
     dtype = kwargs.pop("dtype", None)
     if kwargs:
-        raise TypeError(f"numpy.{ufunc.__name__}: arguments {sorted(kwargs)} are not supported on traced arrays")
+        raise TypeError(
+            f"numpy.{ufunc.__name__}: arguments {sorted(kwargs)} are not supported on traced arrays"
+        )
     out = f(*inputs)
     return out if dtype is None else E.astype(out, dtype)
 

@@ -165,7 +165,11 @@ def _fit(ct, shape):
     lead = ct.ndim - len(shape)
     if lead > 0:
         ct = R.sum_p(ct, axis=tuple(range(-ct.ndim, -len(shape))), keepdims=False)
-    axes = tuple(i - len(shape) for i, d in enumerate(shape) if d == 1 and ct.shape[i - len(shape)] != 1 and ct.ndim >= len(shape) - i)
+    axes = tuple(
+        i - len(shape)
+        for i, d in enumerate(shape)
+        if d == 1 and ct.shape[i - len(shape)] != 1 and ct.ndim >= len(shape) - i
+    )
     if axes:
         ct = R.sum_p(ct, axis=axes, keepdims=True)
     return S.broadcast_to(ct, shape) if ct.shape != shape else ct
@@ -192,7 +196,7 @@ def _einsum_vjp(g, ans, needed, *ops, spec):
         core = _labels(sp_i)
         n_ell = len(shape_i) - len(core)
         k = 0
-        for c in (sp_i.split("...")[0] if ell else sp_i):
+        for c in sp_i.split("...")[0] if ell else sp_i:
             size[c] = shape_i[k]
             k += 1
         if ell:
@@ -216,7 +220,9 @@ def _einsum_vjp(g, ans, needed, *ops, spec):
                 f = _fresh(used + renamed, 1)
                 used += f
                 renamed += f
-                eyes.append(_np.eye(size[c], dtype=_np.result_type(primal_value(g)).type(0).real.dtype))
+                eyes.append(
+                    _np.eye(size[c], dtype=_np.result_type(primal_value(g)).type(0).real.dtype)
+                )
                 eye_specs.append(c + f)
             else:
                 renamed += c
@@ -268,7 +274,9 @@ def tensordot(a, b, axes=2):
         if _shape(a)[x] != _shape(b)[y]:
             raise ValueError("tensordot: shape-mismatch for sum")
         lb[y] = la[x]
-    out = [c for k, c in enumerate(la) if k not in ax_a] + [c for k, c in enumerate(lb) if k not in ax_b]
+    out = [c for k, c in enumerate(la) if k not in ax_a] + [
+        c for k, c in enumerate(lb) if k not in ax_b
+    ]
     return einsum_p(a, b, spec="".join(la) + "," + "".join(lb) + "->" + "".join(out))
 
 

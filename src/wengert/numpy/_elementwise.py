@@ -28,9 +28,7 @@ def unbroadcast(g, x):
         return g
     lead = len(gshape) - len(shape)
     axes = tuple(range(-len(gshape), -len(shape))) if lead > 0 else ()
-    axes += tuple(
-        i - len(shape) for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1
-    )
+    axes += tuple(i - len(shape) for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1)
     if axes:
         g = R.sum(g, axis=axes, keepdims=False)
     return S.reshape(g, shape) if g.shape != shape else g

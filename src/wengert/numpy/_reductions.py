@@ -51,9 +51,7 @@ def _sum_impl(x, axis, keepdims):
 
 sum_p = Primitive("sum", _sum_impl, fmt="Σ {0}")
 sum_p.defjvp(lambda t, ans, x, axis, keepdims: sum_p(t, axis=axis, keepdims=keepdims))
-sum_p.defvjp(
-    lambda g, ans, x, axis, keepdims: S.broadcast_to(_expand(g, axis, keepdims), x.shape)
-)
+sum_p.defvjp(lambda g, ans, x, axis, keepdims: S.broadcast_to(_expand(g, axis, keepdims), x.shape))
 
 
 def sum(a, axis=None, dtype=None, keepdims=False, **kw):  # noqa: A001 - mirrors numpy
@@ -101,7 +99,9 @@ def _no_out(kw, name):
 
 def _chosen_share(ans, x, axis, keepdims):
     xv = primal_value(x)
-    hit = xv == _np.expand_dims(primal_value(ans), axis) if not keepdims else xv == primal_value(ans)
+    hit = (
+        xv == _np.expand_dims(primal_value(ans), axis) if not keepdims else xv == primal_value(ans)
+    )
     hit = hit.astype(E._mask(True, x).dtype)
     return hit / _np.sum(hit, axis=axis, keepdims=True)
 
@@ -171,8 +171,9 @@ prod_p.defjvp(
     )
 )
 prod_p.defvjp(
-    lambda g, ans, x, axis, keepdims: _expand(g, axis, keepdims)
-    * _prod_others(ans, x, axis, keepdims)
+    lambda g, ans, x, axis, keepdims: (
+        _expand(g, axis, keepdims) * _prod_others(ans, x, axis, keepdims)
+    )
 )
 
 

@@ -87,10 +87,15 @@ def squeeze(a, axis=None):
     if axis is None:
         axes = {i for i, d in enumerate(shape) if d == 1}
     else:
-        axes = {operator.index(ax) % len(shape) for ax in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        axes = {
+            operator.index(ax) % len(shape)
+            for ax in (axis if isinstance(axis, (tuple, list)) else (axis,))
+        }
         for ax in axes:
             if shape[ax] != 1:
-                raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+                raise ValueError(
+                    "cannot select an axis to squeeze out which has size not equal to one"
+                )
     new = tuple(d for i, d in enumerate(shape) if i not in axes)
     return a if new == shape else reshape_p(a, shape=new)
 
@@ -138,7 +143,9 @@ def moveaxis(a, source, destination):
     """Move axes of ``a`` from ``source`` to ``destination`` positions."""
     nd = _np.ndim(primal_value(a))
     src = [s % nd for s in (source if isinstance(source, (tuple, list)) else (source,))]
-    dst = [d % nd for d in (destination if isinstance(destination, (tuple, list)) else (destination,))]
+    dst = [
+        d % nd for d in (destination if isinstance(destination, (tuple, list)) else (destination,))
+    ]
     if len(src) != len(dst):
         raise ValueError("moveaxis: source and destination must have the same number of elements")
     order = [n for n in range(nd) if n not in src]
@@ -266,7 +273,9 @@ def hstack(arrays):
 
 def vstack(arrays):
     """Stack vertically (along axis 0 of at-least-2-D arrays)."""
-    return concatenate([a if _np.ndim(primal_value(a)) >= 2 else reshape(a, (1, -1)) for a in arrays], axis=0)
+    return concatenate(
+        [a if _np.ndim(primal_value(a)) >= 2 else reshape(a, (1, -1)) for a in arrays], axis=0
+    )
 
 
 def split(ary, indices_or_sections, axis=0):
@@ -279,9 +288,16 @@ def split(ary, indices_or_sections, axis=0):
         step = n // indices_or_sections
         bounds = list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
     else:
-        bounds = [0] + [_np.clip(i, 0, n) if i >= 0 else _np.clip(n + i, 0, n) for i in indices_or_sections] + [n]
+        bounds = (
+            [0]
+            + [_np.clip(i, 0, n) if i >= 0 else _np.clip(n + i, 0, n) for i in indices_or_sections]
+            + [n]
+        )
     lead = (slice(None),) * (axis % len(shape))
-    return [I.getitem(ary, lead + (slice(int(a), int(max(a, b))),)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [
+        I.getitem(ary, lead + (slice(int(a), int(max(a, b))),))
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +328,8 @@ def pad(array, pad_width, mode="constant", **kwargs):
     ``symmetric`` and ``wrap`` copy elements of ``array``, so they are gathers (indexing)."""
     shape = _np.shape(primal_value(array))
     widths = tuple(
-        (int(lo), int(hi)) for lo, hi in _np.broadcast_to(_np.asarray(pad_width, int), (len(shape), 2))
+        (int(lo), int(hi))
+        for lo, hi in _np.broadcast_to(_np.asarray(pad_width, int), (len(shape), 2))
     )
     if mode == "constant":
         value = kwargs.pop("constant_values", 0)
@@ -322,7 +339,9 @@ def pad(array, pad_width, mode="constant", **kwargs):
             raise NotImplementedError("pad: traced arrays take a scalar constant_values")
         return pad_p(array, pad_width=widths, value=primal_value(value))
     if mode in _GATHER_MODES:
-        where_from = _np.pad(_np.arange(_np.prod(shape, dtype=int)).reshape(shape), widths, mode=mode, **kwargs)
+        where_from = _np.pad(
+            _np.arange(_np.prod(shape, dtype=int)).reshape(shape), widths, mode=mode, **kwargs
+        )
         return I.getitem(ravel(array), where_from)
     raise NotImplementedError(
         f"pad: mode {mode!r} is not differentiable in wengert yet; use one of "
