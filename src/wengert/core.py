@@ -77,6 +77,7 @@ class Primitive:
         "vjp_all",
         "elementwise",
         "multiple_results",
+        "vjp_add_into",
         "fmt",
         "__weakref__",
     )
@@ -98,6 +99,9 @@ class Primitive:
         self.vjp_all: Callable | None = None
         self.elementwise = elementwise
         self.multiple_results = multiple_results
+        # Optional fast path for a rule that scatters into zeros (indexing): add the cotangent
+        # into an accumulator the sweep owns, in place: ``vjp_add_into(acc, g, *args, **params)``.
+        self.vjp_add_into: Callable | None = None
         self.fmt = fmt  # how evaluation-trace tables write the operation, e.g. "{0} × {1}"
 
     def defjvp(self, *rules: Callable | None) -> Primitive:
@@ -152,6 +156,17 @@ def end_trace(trace: Any) -> None:
         _trace_stack.reset(trace._token)
     except ValueError:  # closed from another context: rebuild the stack without it
         _trace_stack.set(tuple(t for t in _trace_stack.get() if t is not trace))
+
+
+def top_trace(args: Sequence) -> Any:
+    """The highest-level trace among the tracers in ``args`` (None if there are none)."""
+    top = None
+    for a in args:
+        if isinstance(a, Tracer):
+            t = a._trace
+            if top is None or t.level > top.level:
+                top = t
+    return top
 
 
 def _leaked(trace: Any, prim: Primitive) -> UnexpectedTracerError:
@@ -237,6 +252,9 @@ class JVPTracer(Tracer):
 
     def __repr__(self) -> str:
         return f"JVPTracer(primal={self.primal!r}, tangent={self.tangent!r})"
+
+
+_new_tracer = object.__new__
 
 
 class VJPTracer(Tracer):
@@ -378,19 +396,22 @@ class VJPTrace:
     def process(self, prim: Primitive, args: Sequence, params: dict) -> Any:
         if not self.active:
             raise _leaked(self, prim)
-        primals = []
+        primals = list(args)
         links = []
-        for i, a in enumerate(args):
+        i = 0
+        for a in args:
             if type(a) is VJPTracer and a._trace is self:
-                primals.append(a.primal)
+                primals[i] = a.primal
                 links.append((i, a.idx))
-            else:
-                if type(a) is np.ndarray and a.flags.writeable:
-                    # A constant saved for the sweep: guard it against in-place changes.
-                    a.flags.writeable = False
-                    self.locked.append((a, prim.name))
-                primals.append(a)
-        ans = prim(*primals, **params) if self.level else prim.impl(*primals, **params)
+            elif type(a) is np.ndarray and a.flags.writeable:
+                # A constant saved for the sweep: guard it against in-place changes.
+                a.flags.writeable = False
+                self.locked.append((a, prim.name))
+            i += 1
+        if self.level:
+            ans = prim(*primals, **params)
+        else:
+            ans = prim.impl(*primals, **params) if params else prim.impl(*primals)
         if not links:
             return ans
         out = self.nvalues
@@ -400,7 +421,11 @@ class VJPTrace:
             return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
         self.nvalues = out + 1
         self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
-        return VJPTracer(ans, out, self)
+        t = _new_tracer(VJPTracer)  # VJPTracer(ans, out, self) without the __init__ frame
+        t.primal = ans
+        t.idx = out
+        t._trace = self
+        return t
 
     def record(self, prim: Primitive, primals: list, links: list, ans: tuple, params: dict):
         """Append an entry whose outputs ``ans`` (a tuple) were computed by the caller, e.g. a
@@ -429,11 +454,16 @@ def backward(
     id (``None`` is a symbolic zero).  Unless ``retain`` is set, each tape entry -- and the
     values it saved -- is released as soon as the sweep has passed it.  ``observe(entry, value
     id, contribution)`` is called for every edge, for the evaluation-trace tables.
+
+    Adjoint arrays that the sweep allocated itself (sums of two contributions) are ``owned``
+    and take further contributions in place, which saves an allocation per extra consumer.
     """
     adj: list = [None] * trace.nvalues
+    owned: set = set()
     for vid, g in seeds:
         adj[vid] = g if adj[vid] is None else adj[vid] + g
     tape = trace.tape
+    ndarray = np.ndarray
     for n in range(len(tape) - 1, -1, -1):
         e = tape[n]
         if not retain:
@@ -454,28 +484,49 @@ def backward(
             if not retain:
                 adj[out] = None
         links = e.links
-        if prim.vjp_all is not None:
-            cts = prim.vjp_all(g, e.ans, [i for i, _ in links], *e.primals, **e.params)
-            for i, vid in links:
-                ct = cts[i]
-                if ct is not None:
-                    if observe is not None:
-                        observe(e, vid, ct)
-                    a = adj[vid]
-                    adj[vid] = ct if a is None else a + ct
+        ans, primals, params = e.ans, e.primals, e.params
+        vjp_all = prim.vjp_all
+        if vjp_all is not None:
+            cts = vjp_all(g, ans, [i for i, _ in links], *primals, **params)
+        elif prim.vjp_add_into is not None and observe is None and type(g) is ndarray:
+            for i, vid in links:  # scatter straight into an accumulator this sweep owns
+                a = adj[vid]
+                if a is None or vid not in owned or a.dtype != g.dtype:
+                    x = primals[i]
+                    acc = np.zeros(x.shape, np.result_type(x, g))
+                    if a is not None:
+                        acc += a
+                    adj[vid] = a = acc
+                    owned.add(vid)
+                prim.vjp_add_into(a, g, *primals, **params)
             continue
-        rules = prim.vjps
+        else:
+            rules = prim.vjps
         for i, vid in links:
-            rule = rules[i] if i < len(rules) else None
-            if rule is None:
-                continue
-            ct = rule(g, e.ans, *e.primals, **e.params)
+            if vjp_all is not None:
+                ct = cts[i]
+            else:
+                try:
+                    rule = rules[i]
+                except IndexError:  # fewer rules than arguments: no derivative for the rest
+                    continue
+                if rule is None:
+                    continue
+                ct = rule(g, ans, *primals, **params) if params else rule(g, ans, *primals)
             if ct is None:
                 continue
             if observe is not None:
                 observe(e, vid, ct)
             a = adj[vid]
-            adj[vid] = ct if a is None else a + ct
+            if a is None:
+                adj[vid] = ct
+            elif vid in owned and type(ct) is ndarray and a.shape == ct.shape and a.dtype == ct.dtype:
+                a += ct
+            else:
+                a = a + ct
+                adj[vid] = a
+                if type(a) is ndarray:
+                    owned.add(vid)
     if not retain:
         trace.tape = []
     return adj
