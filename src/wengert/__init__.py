@@ -21,6 +21,7 @@ from wengert.api import (
 from wengert.core import UnexpectedTracerError, is_traced, primal_value
 from wengert.custom import checkpoint, custom_jvp, custom_vjp
 from wengert.testing import check_grads
+from wengert.tracing import EvaluationTrace, evaluation_trace
 from wengert.tree import register_pytree_node, tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __version__ = "0.1.0"
@@ -41,6 +42,8 @@ __all__ = [
     "custom_jvp",
     "checkpoint",
     "check_grads",
+    "evaluation_trace",
+    "EvaluationTrace",
     "is_traced",
     "primal_value",
     "UnexpectedTracerError",

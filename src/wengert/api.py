@@ -1,15 +1,20 @@
 """The functional API: ``grad``, ``value_and_grad``, ``vjp``, ``jvp``, ``jacfwd``, ``jacrev``,
-``hessian``, ``hvp`` and ``stop_gradient``, with JAX's signatures.
+``hessian``, ``hvp``, ``holomorphic_grad`` and ``stop_gradient``, with JAX's signatures.
 
 Each transformation opens one trace (:mod:`wengert.core`), wraps the flattened inputs as its
 tracers, runs the function, and reads the derivative off the outputs (forward mode) or off
-one backward sweep of the tape (reverse mode).
+one backward sweep of the tape (reverse mode).  Arguments and outputs are pytrees
+(:mod:`wengert.tree`); derivatives come back with the structure, shapes and dtypes of the
+values they belong to.
 """
 
 from __future__ import annotations
 
+import ast
+import linecache
 import operator
-import weakref
+import textwrap
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +27,7 @@ from wengert.core import (
     Tracer,
     VJPTrace,
     VJPTracer,
+    _trace_stack,
     backward,
     end_trace,
     new_trace,
@@ -40,6 +46,7 @@ __all__ = [
     "hvp",
     "stop_gradient",
     "holomorphic_grad",
+    "SavedArrayMutatedError",
 ]
 
 ArgNums = int | Sequence[int]
@@ -89,21 +96,54 @@ def _diff_leaf(x: Any, where: str, who: str) -> Any:
 
 
 def _flatten_diff(args: Sequence, names: Sequence[str], who: str):
-    """Flatten the differentiated arguments and validate every leaf."""
+    """Flatten the differentiated arguments and validate every leaf.
+
+    Returns the checked leaves, the structure, and the leaves' names ("argument 0['w']").
+    """
+    for a, name in zip(args, names):
+        if a is None:
+            raise TypeError(
+                f"{who}: cannot differentiate with respect to {name}, which is None; only float "
+                "or complex arrays and scalars have derivatives. Move it out of argnums."
+            )
     leaves, treedef = tree_flatten(tuple(args))
     if not leaves:
-        raise TypeError(f"{who}: there is nothing to differentiate: the arguments hold no arrays")
+        raise TypeError(
+            f"{who}: there is nothing to differentiate: the arguments "
+            f"({', '.join(names)}) hold no arrays"
+        )
     paths = leaf_paths(treedef)
     checked = []
+    where = []
     for leaf, path in zip(leaves, paths):
         # path looks like "[k]..." where k indexes into `args`
         k = int(path[1 : path.index("]")])
         rest = path[path.index("]") + 1 :]
-        checked.append(_diff_leaf(leaf, f"{names[k]}{rest}", who))
-    for a, name in zip(args, names):
-        if a is None:
-            raise TypeError(f"{who}: cannot differentiate with respect to {name}, which is None")
-    return checked, treedef
+        where.append(f"{names[k]}{rest}")
+        checked.append(_diff_leaf(leaf, where[-1], who))
+    return checked, treedef, where
+
+
+def _check_holomorphic_inputs(leaves: Sequence, where: Sequence[str], who: str) -> None:
+    """``holomorphic=True`` needs complex inputs; without it, Jacobians refuse complex inputs."""
+    for x, name in zip(leaves, where):
+        if np.result_type(primal_value(x)).kind != "c":
+            raise TypeError(
+                f"{who}(holomorphic=True): {name} has dtype {np.result_type(primal_value(x))}, "
+                "but holomorphic differentiation needs complex inputs; pass x.astype(complex), "
+                "or drop holomorphic=True for a real function."
+            )
+
+
+def _refuse_complex_inputs(leaves: Sequence, where: Sequence[str], who: str) -> None:
+    for x, name in zip(leaves, where):
+        if np.result_type(primal_value(x)).kind == "c":
+            raise TypeError(
+                f"{who}: {name} is complex. A Jacobian with respect to a complex input is only "
+                f"well defined for a holomorphic function: pass {who}(f, holomorphic=True) if f "
+                "is holomorphic; otherwise split the input into real and imaginary parts, or use "
+                "grad / vjp / jvp, which take complex inputs."
+            )
 
 
 def _own_primal(x: Any, trace: Any) -> Any:
@@ -122,47 +162,294 @@ def _cast_like(ct: Any, x: Any) -> Any:
     return wnp.astype(ct, xd)
 
 
-def _finish(ct: Any, x: Any) -> Any:
-    """A cotangent for input ``x`` as returned to the user: right dtype, never None, writable."""
+def _finish(ct: Any, x: Any, given: Sequence = ()) -> Any:
+    """A cotangent for input ``x`` as returned to the user: the dtype of ``x``, never None,
+    writable, and never sharing memory with an array the user gave (``given``)."""
     if ct is None:
         return np.zeros_like(primal_value(x))
     ct = _cast_like(ct, x)
-    if type(ct) is np.ndarray and not ct.flags.writeable:
-        ct = ct.copy()
+    if type(ct) is np.ndarray:
+        if not ct.flags.writeable or any(np.may_share_memory(ct, g) for g in given):
+            ct = ct.copy()
     elif isinstance(ct, np.generic):
         ct = np.asarray(ct)
     return ct
 
 
-def _rewrite_readonly(err: ValueError, trace: VJPTrace) -> Exception:
-    if "read-only" not in str(err) or not trace.locked:
+# ---------------------------------------------------------------------------------------------
+# Arrays saved for the backward sweep
+# ---------------------------------------------------------------------------------------------
+#
+# The tape keeps references to the arrays it needs later: the inputs, the constants the
+# function used, the intermediate values.  Writing to one of them in place would make the
+# derivative silently wrong.  While a function is being traced, the reverse-mode trace makes
+# the arrays it saves read-only (VJPTrace.locked), so a write raises at once; the error is
+# rewritten here to say which operation saved the array.  When the trace is done the arrays are
+# writable again; ``vjp`` then keeps a fingerprint (shape and CRC-32) of each array the user
+# can reach, and ``vjp_fn`` refuses to sweep a tape whose saved arrays have changed.
+
+
+class SavedArrayMutatedError(ValueError):
+    """An array saved for the backward sweep was changed in place."""
+
+
+def _release(trace: VJPTrace) -> None:
+    """Stop guarding the arrays ``trace`` made read-only.
+
+    If an enclosing reverse-mode trace is still in progress it may have saved the same arrays
+    (a constant is locked only by the first trace that meets it), so the guard passes to it;
+    otherwise the arrays become writable again, the last locked first (a view cannot be made
+    writable while its base is still read-only).
+    """
+    if not trace.locked:
+        return
+    for t in reversed(_trace_stack.get()):
+        if isinstance(t, VJPTrace) and t is not trace and t.active:
+            t.locked.extend(trace.locked)
+            trace.locked = []
+            return
+    locked, trace.locked = trace.locked, []
+    for a, _ in reversed(locked):
+        try:
+            a.flags.writeable = True
+        except ValueError:  # pragma: no cover - its base is read-only for a reason of its own
+            pass
+
+
+def _consumers(trace: VJPTrace) -> tuple[dict, dict]:
+    """``id(array) -> name of the first tape operation that saved it``, and
+    ``value id -> name of the operation that produced it``."""
+    first: dict[int, str] = {}
+    producer: dict[int, str] = {}
+    for e in trace.tape:
+        if e is None:
+            continue
+        for p in e.primals:
+            if type(p) is np.ndarray:
+                first.setdefault(id(p), e.prim.name)
+        n = len(e.ans) if e.prim.multiple_results else 1
+        for k in range(n):
+            producer[e.out + k] = e.prim.name
+    return first, producer
+
+
+def _describe(a: np.ndarray, names: dict) -> str:
+    return names.get(id(a)) or f"an array of shape {a.shape} and dtype {a.dtype}"
+
+
+def _locked_arrays() -> list:
+    """``(array, op)`` for every array guarded by a reverse-mode trace in progress."""
+    out = []
+    for t in _trace_stack.get():
+        if isinstance(t, VJPTrace):
+            out.extend(t.locked)
+    return out
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Subscript, ast.Attribute, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _targets_in(tree: ast.AST) -> list[str]:
+    """The variable names a piece of code writes to in place: ``a`` in ``a[i] = v``,
+    ``a += v``, ``a.fill(v)``, ``np.copyto(a, v)``, ``np.add(a, b, out=a)``."""
+    if isinstance(tree, ast.Expression) and isinstance(tree.body, (ast.Subscript, ast.Name)):
+        r = _root_name(tree.body)  # just the target of a store, e.g. ``a[i]``
+        return [r] if r else []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        targets: list = []
+        if isinstance(node, ast.Assign):
+            targets = [t for t in node.targets if isinstance(t, (ast.Subscript, ast.Tuple))]
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                targets.append(node.func.value)  # a.fill(v), a.sort(), ...
+            targets.extend(node.args[:1])  # np.copyto(a, v), np.put(a, ...), ...
+            targets.extend(k.value for k in node.keywords if k.arg == "out")
+        for t in targets:
+            for el in t.elts if isinstance(t, ast.Tuple) else [t]:
+                r = _root_name(el)
+                if r is not None and r not in names:
+                    names.append(r)
+    return names
+
+
+def _write_targets(frame: Any, tb: Any) -> list[str]:
+    """The names written to in place by the code that raised, read from its source: the
+    instruction's own source segment where Python records it, else its whole line(s)."""
+    filename = frame.f_code.co_filename
+    l0 = l1 = tb.tb_lineno
+    c0 = c1 = None
+    try:  # Python 3.11+: exact source positions of the failing instruction
+        pos = list(frame.f_code.co_positions())[tb.tb_lasti // 2]
+        if pos[0] is not None and pos[1] is not None:
+            l0, l1, c0, c1 = pos
+    except (AttributeError, IndexError):
+        pass
+    lines = [linecache.getline(filename, i) for i in range(l0, l1 + 1)]
+    if not any(lines):
+        return []
+    sources = []
+    if c0 is not None and c1 is not None:
+        raw = [ln.encode() for ln in lines]  # column offsets count UTF-8 bytes
+        raw[-1] = raw[-1][:c1]
+        raw[0] = raw[0][c0:]
+        sources.append(("eval", "(" + b"".join(raw).decode(errors="replace") + ")"))
+    sources.append(("exec", textwrap.dedent("".join(lines))))
+    for mode, text in sources:
+        try:
+            names = _targets_in(ast.parse(text, mode=mode))
+        except SyntaxError:
+            continue
+        if names:
+            return names
+    return []
+
+
+def _written_array(err: BaseException, candidates: list) -> list:
+    """Which of ``candidates`` the failed write was aimed at: the arrays (or views of them)
+    named as write targets by the code that raised.  Returns ``(array, op, description)``
+    triples; empty when that cannot be told."""
+    tb = err.__traceback__
+    if tb is None:
+        return []
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    by_id = {id(a): (a, op) for a, op in candidates}
+    hits: list = []
+    for name in _write_targets(frame, tb):
+        if name in frame.f_locals:
+            v = frame.f_locals[name]
+        elif name in frame.f_globals:
+            v = frame.f_globals[name]
+        else:
+            continue
+        view = False
+        while isinstance(v, np.ndarray):
+            if id(v) in by_id:
+                a, op = by_id[id(v)]
+                if all(h[0] is not a for h in hits):
+                    what = f"shape {a.shape}, {a.dtype}"
+                    desc = (
+                        f"the array '{name}' (a view of an array of {what})"
+                        if view
+                        else f"the array '{name}' ({what})"
+                    )
+                    hits.append((a, op, desc))
+                break
+            v = v.base
+            view = True
+    return hits
+
+
+def _rewrite_readonly(err: ValueError, trace: VJPTrace, names: dict) -> Exception:
+    """Turn NumPy's "read-only" error, raised by a write to an array a trace had locked, into one
+    that names the array and the operation that saved it."""
+    if isinstance(err, SavedArrayMutatedError) or "read-only" not in str(err):
         return err
-    ops = []
-    for _, op in trace.locked:
-        if op not in ops:
-            ops.append(op)
-    return ValueError(
-        "an array that wengert saved for the backward sweep was written in place. It was "
-        f"saved by {', '.join(repr(o) for o in ops[:5])}{' ...' if len(ops) > 5 else ''}, and "
-        "changing it now would make the gradient silently wrong. Copy the array before "
-        "changing it (b = a.copy()), or change it before using it in the traced computation."
+    candidates = _locked_arrays() or list(trace.locked)
+    if not candidates:
+        return err
+    first = {}
+    for t in _trace_stack.get():
+        if isinstance(t, VJPTrace):
+            for k, v in _consumers(t)[0].items():
+                first.setdefault(k, v)
+
+    def saver(a, op):
+        if op == "the input":
+            op = first.get(id(a))
+            return f"'{op}'" if op else "the traced function (it is an input)"
+        return f"'{op}'"
+
+    hits = _written_array(err, candidates)
+    if len(hits) == 1 and id(hits[0][0]) not in names:
+        names = {**names, id(hits[0][0]): hits[0][2]}
+    fix = (
+        "Changing it now would make the derivative silently wrong. Copy the array and change "
+        "the copy (b = a.copy()), or make the change before the traced computation uses it."
+    )
+    if len(hits) == 1:
+        a, op, _ = hits[0]
+        return SavedArrayMutatedError(
+            f"{_describe(a, names)} was written in place, but wengert had saved it for the "
+            f"backward sweep of {saver(a, op)}. {fix}"
+        )
+    savers = []
+    for a, op, *_ in hits or candidates:
+        s = f"{_describe(a, names)} (saved by {saver(a, op)})"
+        if s not in savers:
+            savers.append(s)
+    shown = "; ".join(savers[:5]) + (" ..." if len(savers) > 5 else "")
+    if hits:
+        return SavedArrayMutatedError(
+            f"an array that wengert saved for the backward sweep was written in place; it is one "
+            f"of: {shown}. {fix}"
+        )
+    return SavedArrayMutatedError(
+        f"a write to a read-only array failed ({err}). While it traces, wengert makes the "
+        f"arrays it saves for the backward sweep read-only; so far these are: {shown}. If you "
+        f"wrote to one of them (or to a view of one): {fix}"
     )
 
 
-def _run_traced(f: Callable, args: tuple, kwargs: dict, trace: VJPTrace | None) -> Any:
+def _call_traced(f: Callable, args: tuple, kwargs: dict, trace: VJPTrace, names: dict) -> Any:
+    """Run ``f`` under ``trace``, explaining writes to the arrays the trace saved."""
     try:
         return f(*args, **kwargs)
     except ValueError as e:
-        if trace is not None:
-            new = _rewrite_readonly(e, trace)
-            if new is not e:
-                trace.unlock()
-                raise new from e
-        raise
-    except BaseException:
-        if trace is not None:
-            trace.unlock()
-        raise
+        new = _rewrite_readonly(e, trace, names)
+        if new is e:
+            raise
+        raise new from e
+
+
+def _fingerprint(a: np.ndarray) -> tuple:
+    """Shape, dtype and CRC-32 of the bytes of ``a``: cheap (no copy for contiguous arrays)."""
+    if a.dtype.hasobject:
+        return (a.shape, a.dtype, None)
+    b = a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    return (a.shape, a.dtype, zlib.crc32(b.reshape(-1).view(np.uint8)))
+
+
+def _guards(trace: VJPTrace, names: dict, outputs: Sequence) -> list:
+    """Fingerprints of the arrays a tape saved that the user can reach: the arguments, the
+    constants, and the output and aux arrays handed back."""
+    first, producer = _consumers(trace)
+    out = []
+    seen = set()
+    for a, op in trace.locked:
+        if id(a) in seen:
+            continue
+        seen.add(id(a))
+        if op == "the input":
+            op = first.get(id(a))
+            if op is None:
+                continue  # not used by any recorded operation: nothing depends on it
+        out.append((a, _describe(a, names), op, _fingerprint(a)))
+    for label, o in outputs:
+        if isinstance(o, VJPTracer) and o._trace is trace and type(o.primal) is np.ndarray:
+            a = o.primal
+            if id(a) not in seen:
+                seen.add(id(a))
+                op = producer.get(o.idx, "?")
+                out.append((a, label, op, _fingerprint(a)))
+    return out
+
+
+def _verify(guards: list, who: str) -> None:
+    for a, label, op, fp in guards:
+        if _fingerprint(a) != fp:
+            raise SavedArrayMutatedError(
+                f"{who}: {label} was changed in place after vjp returned, but wengert saved it for "
+                f"the backward sweep of '{op}', so the derivative would be silently wrong. Copy "
+                "arrays before changing them (b = a.copy()), or call vjp again after the change."
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,31 +457,43 @@ def _run_traced(f: Callable, args: tuple, kwargs: dict, trace: VJPTrace | None) 
 # ---------------------------------------------------------------------------------------------
 
 
-def vjp(f: Callable, *primals: Any, has_aux: bool = False):
-    """Reverse mode: ``(f(*primals), vjp_fn)`` where ``vjp_fn(ū) = ūᵀ ∂f/∂x`` for each primal.
+def _vjp_core(f: Callable, primals: Sequence, has_aux: bool, who: str, guard: bool = True):
+    """Trace ``f(*primals)`` on a fresh tape.
 
-    ``vjp_fn`` takes a cotangent with the structure, shapes and dtypes of the output and
-    returns a tuple with one cotangent per primal.  It may be called many times; the tape it
-    sweeps lives as long as ``vjp_fn`` does (and so do the guards that keep its saved arrays
-    read-only).  With ``has_aux``, ``f`` returns ``(out, aux)`` and ``vjp`` returns
-    ``(out, vjp_fn, aux)``.
+    Returns ``(out, aux, pull, guards)``: the plain output (and aux), ``pull(cotangent)`` that
+    sweeps the tape -- it may be called many times -- and (if ``guard``) the fingerprints of
+    the saved arrays the user can reach.
     """
     names = [f"argument {i}" for i in range(len(primals))]
-    leaves, in_tree = _flatten_diff(primals, names, "vjp")
+    leaves, in_tree, where = _flatten_diff(primals, names, who)
+    user_names = {id(x): w for x, w in zip(leaves, where) if type(x) is np.ndarray}
     trace = new_trace(VJPTrace)
     try:
-        inputs = [trace.new_input(x) for x in leaves]
-        out = _run_traced(f, tuple(tree_unflatten(in_tree, inputs)), {}, trace)
+        try:
+            inputs = [trace.new_input(x) for x in leaves]
+            out = _call_traced(f, tuple(tree_unflatten(in_tree, inputs)), {}, trace, user_names)
+        finally:
+            end_trace(trace)
+        aux = None
+        aux_leaves: list = []
+        if has_aux:
+            out, aux = _split_aux(out, who)
+            aux_leaves = tree_flatten(aux)[0]
+            aux = tree_map(lambda a: _own_primal(a, trace), aux)
+        out_leaves, out_tree = tree_flatten(out)
+        labels = (
+            ["the output"]
+            if len(out_leaves) == 1
+            else [f"output leaf {k}" for k in range(len(out_leaves))]
+        )
+        reachable = list(zip(labels, out_leaves)) + [("the aux output", a) for a in aux_leaves]
+        guards = _guards(trace, user_names, reachable) if guard else []
     finally:
-        end_trace(trace)
-    aux = None
-    if has_aux:
-        out, aux = _split_aux(out, "vjp")
-        aux = tree_map(lambda a: _own_primal(a, trace), aux)
-    out_leaves, out_tree = tree_flatten(out)
+        _release(trace)
     out_primal = tree_unflatten(out_tree, [_own_primal(o, trace) for o in out_leaves])
+    out_plain = [_own_primal(o, trace) for o in out_leaves]
 
-    def vjp_fn(cotangent: Any) -> tuple:
+    def pull(cotangent: Any) -> tuple:
         ct_leaves, ct_tree = tree_flatten(cotangent)
         if ct_tree != out_tree:
             raise ValueError(
@@ -203,16 +502,40 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False):
             )
         seeds = []
         for k, (o, c) in enumerate(zip(out_leaves, ct_leaves)):
-            c = _check_cotangent(c, _own_primal(o, trace), k, len(out_leaves))
+            c = _check_cotangent(c, out_plain[k], k, len(out_leaves))
             if isinstance(o, VJPTracer) and o._trace is trace:
                 seeds.append((o.idx, c))
         adj = backward(trace, seeds, retain=True)
-        return tuple(tree_unflatten(in_tree, [_finish(adj[t.idx], t) for t in inputs]))
+        given = [c for c in ct_leaves if isinstance(c, np.ndarray)]
+        return tuple(tree_unflatten(in_tree, [_finish(adj[t.idx], t, given) for t in inputs]))
 
-    weakref.finalize(vjp_fn, trace.unlock)
+    return out_primal, aux, pull, guards
+
+
+def vjp(f: Callable, *primals: Any, has_aux: bool = False):
+    """Reverse mode: ``(f(*primals), vjp_fn)`` with ``vjp_fn(ū) = ūᵀ ∂f/∂x`` for each primal.
+
+    ``f`` is run once, recording a tape.  ``vjp_fn`` takes a cotangent ū with the structure,
+    shapes and dtypes of the output and returns a tuple with one cotangent per primal,
+    ``(ūᵀ ∂f/∂x₀, ūᵀ ∂f/∂x₁, ...)``, each with the structure and dtype of its primal.  It
+    sweeps the tape backwards once per call and may be called many times.  With ``has_aux``,
+    ``f`` returns ``(out, aux)`` and ``vjp`` returns ``(out, vjp_fn, aux)``.
+
+    The tape keeps the arrays it needs; your arrays stay writable, but ``vjp_fn`` raises
+    :class:`SavedArrayMutatedError` if one it saved (an argument, a constant, the output) was
+    changed in place after ``vjp`` returned.
+    """
+    out, aux, pull, guards = _vjp_core(f, primals, has_aux, "vjp")
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        _verify(guards, "vjp_fn")
+        return pull(cotangent)
+
+    name = getattr(f, "__name__", type(f).__name__)
+    vjp_fn.__qualname__ = vjp_fn.__name__ = f"vjp_fn({name})"
     if has_aux:
-        return out_primal, vjp_fn, aux
-    return out_primal, vjp_fn
+        return out, vjp_fn, aux
+    return out, vjp_fn
 
 
 def _check_cotangent(c: Any, o: Any, k: int, n: int) -> Any:
@@ -248,32 +571,42 @@ def _split_aux(out: Any, who: str):
     return out[0], out[1]
 
 
-def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
+def value_and_grad(
+    f: Callable, argnums: ArgNums = 0, has_aux: bool = False, holomorphic: bool = False
+) -> Callable:
     """``(f(x), ∇f(x))`` in one forward pass and one backward sweep.
 
-    ``f`` must return a real scalar.  The gradient has the structure and dtype of the
-    argument(s) selected by ``argnums`` (a tuple of them if ``argnums`` is a tuple).
+    ``f`` must return a real scalar y.  The gradient ∇f = (∂y/∂x)ᵀ·1 has the structure,
+    shapes and dtype of the argument(s) selected by ``argnums`` (a tuple of them if
+    ``argnums`` is a tuple).  For a complex input z = a + ib it is ∂y/∂a − i·∂y/∂b, the
+    conjugate of the steepest-ascent direction (JAX's convention): ``grad(lambda z:
+    (z * z.conj()).real)(z) == 2 * z.conj()``.  With ``holomorphic=True`` f maps complex
+    inputs to a complex scalar and the result is the complex derivative f'(z).
     """
 
     def value_and_grad_f(*args: Any, **kwargs: Any):
-        nums = _argnums_tuple(argnums, len(args), "grad")
+        who = "grad"
+        nums = _argnums_tuple(argnums, len(args), who)
         names = [f"argument {i}" for i in nums]
-        leaves, in_tree = _flatten_diff([args[i] for i in nums], names, "grad")
+        leaves, in_tree, where = _flatten_diff([args[i] for i in nums], names, who)
+        if holomorphic:
+            _check_holomorphic_inputs(leaves, where, who)
+        user_names = {id(x): w for x, w in zip(leaves, where) if type(x) is np.ndarray}
         trace = new_trace(VJPTrace)
         try:
-            inputs = [trace.new_input(x) for x in leaves]
-            new_args = list(args)
-            for i, sub in zip(nums, tree_unflatten(in_tree, inputs)):
-                new_args[i] = sub
-            out = _run_traced(f, tuple(new_args), kwargs, trace)
-        finally:
-            end_trace(trace)
-        try:
+            try:
+                inputs = [trace.new_input(x) for x in leaves]
+                new_args = list(args)
+                for i, sub in zip(nums, tree_unflatten(in_tree, inputs)):
+                    new_args[i] = sub
+                out = _call_traced(f, tuple(new_args), kwargs, trace, user_names)
+            finally:
+                end_trace(trace)
             aux = None
             if has_aux:
                 out, aux = _split_aux(out, "grad")
                 aux = tree_map(lambda a: _own_primal(a, trace), aux)
-            value = _check_scalar_output(out, trace)
+            value = _check_scalar_output(out, trace, holomorphic)
             if isinstance(out, VJPTracer) and out._trace is trace:
                 seed = np.ones((), np.result_type(primal_value(value)))
                 adj = backward(trace, [(out.idx, seed)])
@@ -281,7 +614,7 @@ def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> 
             else:
                 grads = [_finish(None, t) for t in inputs]
         finally:
-            trace.unlock()
+            _release(trace)
         g = tree_unflatten(in_tree, grads)
         g = g[0] if isinstance(argnums, (int, np.integer)) else g
         return ((value, aux), g) if has_aux else (value, g)
@@ -290,7 +623,7 @@ def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> 
     return value_and_grad_f
 
 
-def _check_scalar_output(out: Any, trace: VJPTrace) -> Any:
+def _check_scalar_output(out: Any, trace: VJPTrace, holomorphic: bool = False) -> Any:
     if isinstance(out, (tuple, list, dict)):
         raise TypeError(
             f"grad: the function must return a scalar, but it returned a {type(out).__name__}. "
@@ -308,24 +641,28 @@ def _check_scalar_output(out: Any, trace: VJPTrace) -> Any:
             "Differentiate its sum (grad(lambda x: f(x).sum())), or use vjp or jacrev for the "
             "full Jacobian."
         )
-    if np.iscomplexobj(v):
+    if np.iscomplexobj(v) and not holomorphic:
         raise TypeError(
             "grad requires a real-valued output, but the function returned a complex number; "
-            "use holomorphic_grad for holomorphic functions, or vjp."
+            "for a holomorphic function use grad(f, holomorphic=True) (or holomorphic_grad), "
+            "otherwise differentiate its real part, its absolute value, or use vjp."
         )
-    if np.result_type(v).kind not in "f":
+    if np.result_type(v).kind not in "fc":
         value = np.asarray(v, dtype=float)
     return value
 
 
-def grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
-    """The gradient ∇f of a real scalar function, by one reverse sweep.
+def grad(
+    f: Callable, argnums: ArgNums = 0, has_aux: bool = False, holomorphic: bool = False
+) -> Callable:
+    """The gradient ∇f(x) = (∂f/∂x)ᵀ of a real scalar function, by one reverse sweep.
 
     ``grad(f)(x)`` has the structure, shape and dtype of ``x``.  A function whose output does
-    not depend on ``x`` has gradient zero.  ``argnums`` picks the argument(s); with
-    ``has_aux`` the function returns ``(value, aux)`` and ``grad`` returns ``(∇f, aux)``.
+    not depend on ``x`` has gradient zero (an array of zeros, never None).  ``argnums`` picks
+    the argument(s); with ``has_aux`` the function returns ``(value, aux)`` and ``grad``
+    returns ``(∇f, aux)``.  Complex inputs: see :func:`value_and_grad`.
     """
-    vg = value_and_grad(f, argnums=argnums, has_aux=has_aux)
+    vg = value_and_grad(f, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic)
 
     def grad_f(*args: Any, **kwargs: Any):
         (value, g) = vg(*args, **kwargs)
@@ -337,27 +674,15 @@ def grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
     return grad_f
 
 
-def holomorphic_grad(f: Callable, argnums: ArgNums = 0) -> Callable:
-    """The complex derivative f'(z) of a holomorphic scalar function (summed over elements for
-    array inputs), by one reverse sweep with cotangent 1."""
+def holomorphic_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
+    """The complex derivative f'(z) = ∂f/∂z of a holomorphic scalar function of complex
+    input(s), by one reverse sweep with cotangent 1 (for array inputs, ∂f/∂zₖ elementwise).
 
-    def hgrad(*args: Any):
-        nums = _argnums_tuple(argnums, len(args), "holomorphic_grad")
-
-        def fpart(*diff):
-            new = list(args)
-            for i, d in zip(nums, diff):
-                new[i] = d
-            return f(*new)
-
-        out, pull = vjp(fpart, *[args[i] for i in nums])
-        if np.shape(primal_value(out)) != ():
-            raise TypeError("holomorphic_grad requires a scalar output; use vjp or jacrev")
-        cts = pull(np.ones((), np.result_type(primal_value(out))))
-        return cts[0] if isinstance(argnums, (int, np.integer)) else cts
-
-    _wrap_name(hgrad, f, "holomorphic_grad")
-    return hgrad
+    The same as ``grad(f, argnums, has_aux, holomorphic=True)``.
+    """
+    g = grad(f, argnums=argnums, has_aux=has_aux, holomorphic=True)
+    _wrap_name(g, f, "holomorphic_grad")
+    return g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,21 +691,29 @@ def holomorphic_grad(f: Callable, argnums: ArgNums = 0) -> Callable:
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
-    """Forward mode: ``(f(*primals), J·tangents)`` by carrying dual numbers through ``f``.
+    """Forward mode: ``(f(*primals), ∂f/∂x · tangents)`` by carrying dual numbers x + ẋ·ε
+    through ``f`` (ε² = 0), in the same pass that computes the value.
 
-    ``tangents`` has the structure of ``primals``, with the same shapes and dtypes.
+    ``tangents`` has the structure of ``primals``, with the same shapes and dtypes.  The output
+    tangent has the structure, shapes and dtypes of the output (zeros where the output does
+    not depend on the inputs).  With ``has_aux``, ``f`` returns ``(out, aux)`` and ``jvp``
+    returns ``(out, out_tangent, aux)``.
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
+    if len(primals) != len(tangents):
+        raise ValueError(
+            f"jvp: got {len(primals)} primals but {len(tangents)} tangents; pass one tangent per "
+            "primal, e.g. jvp(f, (x,), (v,))"
+        )
     names = [f"argument {i}" for i in range(len(primals))]
-    leaves, in_tree = _flatten_diff(primals, names, "jvp")
+    leaves, in_tree, where = _flatten_diff(primals, names, "jvp")
     t_leaves, t_tree = tree_flatten(tuple(tangents))
     if t_tree != in_tree:
         raise ValueError(
             f"jvp: tangents must have the structure of primals, {in_tree}, but have {t_tree}"
         )
-    paths = leaf_paths(in_tree)
-    checked = [_check_tangent(t, x, p) for t, x, p in zip(t_leaves, leaves, paths)]
+    checked = [_check_tangent(t, x, w) for t, x, w in zip(t_leaves, leaves, where)]
     trace = new_trace(JVPTrace, 0)
     try:
         inputs = [JVPTracer(x, t, trace) for x, t in zip(leaves, checked)]
@@ -403,7 +736,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
     return res + (aux,) if has_aux else res
 
 
-def _check_tangent(t: Any, x: Any, path: str) -> Any:
+def _check_tangent(t: Any, x: Any, where: str) -> Any:
     xs, xd = np.shape(primal_value(x)), np.result_type(primal_value(x))
     if isinstance(t, (np.ndarray, np.generic, Tracer)):
         ts, td = np.shape(primal_value(t)), np.result_type(primal_value(t))
@@ -411,34 +744,56 @@ def _check_tangent(t: Any, x: Any, path: str) -> Any:
         try:
             arr = np.asarray(t)
         except Exception:
-            raise TypeError(f"jvp: the tangent for argument{path} must be an array") from None
+            raise TypeError(f"jvp: the tangent for {where} must be an array") from None
         if arr.dtype.kind not in "biufc":
-            raise TypeError(f"jvp: the tangent for argument{path} must be numeric, not {arr.dtype}")
+            raise TypeError(f"jvp: the tangent for {where} must be numeric, not {arr.dtype}")
+        if arr.dtype.kind == "c" and xd.kind != "c":
+            raise TypeError(
+                f"jvp: the tangent for {where} is complex, but the primal has real dtype {xd}"
+            )
         t = arr.astype(xd)
         ts, td = t.shape, xd
     if ts != xs:
         raise ValueError(
-            f"jvp: the tangent for argument{path} has shape {ts}, but the primal has shape {xs}"
+            f"jvp: the tangent for {where} has shape {ts}, but the primal has shape {xs}; a "
+            "tangent is a direction in the input space and must have the primal's shape"
         )
     if td != xd:
         raise TypeError(
-            f"jvp: the tangent for argument{path} has dtype {td}, but the primal has dtype {xd}; "
-            "tangents must match their primals' dtypes"
+            f"jvp: the tangent for {where} has dtype {td}, but the primal has dtype {xd}; "
+            f"tangents must match their primals' dtypes (e.g. v.astype(np.{xd.name}))"
         )
     return t
 
 
-def jacfwd(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian ∂f/∂x by forward mode, in one vectorised pass.
+def _zeros_dtype(o: Any, leaves: Sequence) -> np.dtype:
+    """The dtype of a Jacobian block of an output that does not depend on the inputs."""
+    od = np.result_type(primal_value(o))
+    if od.kind in "fc":
+        return od
+    return np.result_type(*[primal_value(x) for x in leaves])
 
-    The tangent carries all n basis directions at once (a leading batch axis), so the cost is
-    one pass over ``f`` with n-wide tangents.  The result has shape ``out.shape + x.shape``.
+
+def jacfwd(
+    f: Callable, argnums: ArgNums = 0, has_aux: bool = False, holomorphic: bool = False
+) -> Callable:
+    """The Jacobian J = ∂f/∂x by forward mode, in one vectorised pass.
+
+    The tangent carries all n = size(x) basis directions at once (a leading batch axis), so
+    the cost is one pass over ``f`` with n-wide tangents: column j of J is J·eⱼ.  For an
+    output of shape S and an input of shape T the block has shape S + T.  Pytrees: the result
+    has the output's structure, each leaf holding the input's structure (a tuple over
+    ``argnums`` when it is a tuple).  Complex inputs need ``holomorphic=True`` (then J = ∂f/∂z).
     """
 
     def jac(*args: Any):
         nums = _argnums_tuple(argnums, len(args), "jacfwd")
         names = [f"argument {i}" for i in nums]
-        leaves, in_tree = _flatten_diff([args[i] for i in nums], names, "jacfwd")
+        leaves, in_tree, where = _flatten_diff([args[i] for i in nums], names, "jacfwd")
+        if holomorphic:
+            _check_holomorphic_inputs(leaves, where, "jacfwd")
+        else:
+            _refuse_complex_inputs(leaves, where, "jacfwd")
         sizes = [int(np.size(primal_value(x))) for x in leaves]
         n = sum(sizes)
         trace = new_trace(JVPTrace, 1)
@@ -468,7 +823,7 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable
             if isinstance(o, JVPTracer) and o._trace is trace:
                 t = wnp.moveaxis(o.tangent, 0, -1)  # oshape + (n,)
             else:
-                t = np.zeros(oshape + (n,), np.result_type(primal_value(o), float))
+                t = np.zeros(oshape + (n,), _zeros_dtype(o, leaves))
             per_input = []
             off = 0
             for x, sz in zip(leaves, sizes):
@@ -487,12 +842,24 @@ def _select(per_arg: tuple, argnums: ArgNums) -> Any:
     return per_arg[0] if isinstance(argnums, (int, np.integer)) else per_arg
 
 
-def jacrev(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian ∂f/∂x by reverse mode: one forward pass, then one backward sweep per output
-    element over the same tape.  The result has shape ``out.shape + x.shape``."""
+def jacrev(
+    f: Callable, argnums: ArgNums = 0, has_aux: bool = False, holomorphic: bool = False
+) -> Callable:
+    """The Jacobian J = ∂f/∂x by reverse mode: one forward pass, then one backward sweep per
+    output element over the same tape (row i of J is eᵢᵀJ).  Shapes and structure as for
+    :func:`jacfwd`.  Complex inputs need ``holomorphic=True``; complex outputs of real inputs
+    are refused (their cotangents would drop the imaginary part): use ``jacfwd`` or ``vjp``.
+    """
 
     def jac(*args: Any):
         nums = _argnums_tuple(argnums, len(args), "jacrev")
+        diff_args = [args[i] for i in nums]
+        names = [f"argument {i}" for i in nums]
+        leaves, _, where = _flatten_diff(diff_args, names, "jacrev")
+        if holomorphic:
+            _check_holomorphic_inputs(leaves, where, "jacrev")
+        else:
+            _refuse_complex_inputs(leaves, where, "jacrev")
 
         def fpart(*diff):
             new = list(args)
@@ -500,9 +867,20 @@ def jacrev(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable
                 new[i] = d
             return f(*new)
 
-        res = vjp(fpart, *[args[i] for i in nums], has_aux=has_aux)
-        out, pull = res[0], res[1]
+        # the sweeps follow at once, with no user code in between: no fingerprints needed
+        out, aux, pull, _ = _vjp_core(fpart, diff_args, has_aux, "jacrev", guard=False)
         out_leaves, out_tree = tree_flatten(out)
+        if not holomorphic:
+            for k, o in enumerate(out_leaves):
+                if np.iscomplexobj(primal_value(o)):
+                    raise TypeError(
+                        f"jacrev: output leaf {k} is complex but the inputs are real, so reverse "
+                        "mode would keep only the real part of each row; use jacfwd (which "
+                        "handles complex outputs of real inputs), or vjp."
+                    )
+        zeros = [
+            np.zeros(np.shape(primal_value(q)), np.result_type(primal_value(q))) for q in out_leaves
+        ]
         rows_per_out = []
         for k, o in enumerate(out_leaves):
             oshape = np.shape(primal_value(o))
@@ -510,18 +888,15 @@ def jacrev(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable
             size = int(np.prod(oshape, dtype=int))
             rows = []
             for j in range(size):
-                cts = [
-                    np.zeros(np.shape(primal_value(q)), np.result_type(primal_value(q)))
-                    for q in out_leaves
-                ]
                 e = np.zeros(size, odt)
                 e[j] = 1
+                cts = list(zeros)
                 cts[k] = e.reshape(oshape)
                 rows.append(pull(tree_unflatten(out_tree, cts)))
             per_arg = []
             for a in range(len(nums)):
                 in_leaves, in_tree = (
-                    tree_flatten(rows[0][a]) if rows else tree_flatten(args[nums[a]])
+                    tree_flatten(rows[0][a]) if rows else tree_flatten(diff_args[a])
                 )
                 blocks = []
                 for leaf_i, leaf in enumerate(in_leaves):
@@ -529,27 +904,41 @@ def jacrev(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable
                     if rows:
                         stacked = wnp.stack([tree_flatten(r[a])[0][leaf_i] for r in rows])
                     else:
-                        stacked = np.zeros((0,) + ishape)
+                        dt = np.result_type(primal_value(leaf))
+                        stacked = np.zeros((0,) + ishape, dt if dt.kind in "fc" else float)
                     blocks.append(wnp.reshape(stacked, oshape + ishape))
                 per_arg.append(tree_unflatten(in_tree, blocks))
             rows_per_out.append(_select(tuple(per_arg), argnums))
         result = tree_unflatten(out_tree, rows_per_out)
-        return (result, res[2]) if has_aux else result
+        return (result, aux) if has_aux else result
 
     _wrap_name(jac, f, "jacrev")
     return jac
 
 
-def hessian(f: Callable, argnums: ArgNums = 0) -> Callable:
-    """The Hessian ∂²f/∂x², as forward-over-reverse: ``jacfwd(jacrev(f))``."""
-    h = jacfwd(jacrev(f, argnums), argnums)
+def hessian(
+    f: Callable, argnums: ArgNums = 0, has_aux: bool = False, holomorphic: bool = False
+) -> Callable:
+    """The Hessian H = ∂²f/∂x², Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ, as forward-over-reverse:
+    ``jacfwd(jacrev(f))`` -- one forward pass with n-wide dual numbers through the taping
+    and the n backward sweeps.  For x of shape T the result has shape T + T (blocks per pair
+    of arguments when ``argnums`` is a tuple)."""
+    h = jacfwd(
+        jacrev(f, argnums, has_aux=has_aux, holomorphic=holomorphic),
+        argnums,
+        has_aux=has_aux,
+        holomorphic=holomorphic,
+    )
     _wrap_name(h, f, "hessian")
     return h
 
 
 def hvp(f: Callable, primals: Sequence, tangents: Sequence) -> Any:
-    """The Hessian-vector product H·v of a scalar ``f`` at ``primals``, without forming H:
-    forward mode over the reverse-mode gradient (one backward sweep with dual numbers)."""
+    """The Hessian-vector product H·v = ∂/∂ε ∇f(x + εv) of a scalar ``f`` at ``primals``,
+    without forming H: forward mode over the reverse-mode gradient (one backward sweep with
+    dual numbers).  One primal gives one array; several give a tuple, one per primal."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("hvp: primals and tangents must be tuples (one entry per argument)")
     nums = tuple(range(len(primals)))
     _, out = jvp(grad(f, argnums=nums), tuple(primals), tuple(tangents))
     return out[0] if len(primals) == 1 else out

@@ -436,8 +436,9 @@ class VJPTrace:
         return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
 
     def unlock(self) -> None:
-        """Give back write access to the arrays this trace guarded."""
-        for a, _ in self.locked:
+        """Give back write access to the arrays this trace guarded (last first, so a view
+        saved before its base is released after it)."""
+        for a, _ in reversed(self.locked):
             a.flags.writeable = True
         self.locked = []
 

@@ -54,9 +54,16 @@ def check_grads(
 ) -> None:
     """Check ``f``'s derivatives at ``args`` against central finite differences.
 
+    With a random direction v and the finite difference Jv ≈ (f(x + εv) − f(x − εv)) / 2ε:
+
+    * ``"fwd"``: the JVP ∂f/∂x · v must equal Jv leaf by leaf;
+    * ``"rev"``: for a random cotangent u, ⟨vjp(u), v⟩ must equal ⟨u, Jv⟩, with
+      ⟨a, b⟩ = Re Σ a·b (no conjugation: wengert's, and JAX's, transpose convention).
+
     Raises ``AssertionError`` with the largest discrepancy when a check fails.  Integer and
-    boolean leaves of ``args`` are held fixed.  ``order=2`` checks the first derivatives and
-    the derivatives of the derivative maps (fwd∘fwd, fwd∘rev, rev∘fwd, rev∘rev).
+    boolean leaves of ``args`` are held fixed.  ``order=k`` repeats the checks on the maps
+    x ↦ jvp(f)(x, v) and x ↦ vjp(f)(x)(u) down to order 1, so ``order=2`` covers fwd∘fwd,
+    fwd∘rev, rev∘fwd and rev∘rev.  Tolerances default by dtype (looser for float32).
     """
     args = tuple(args)
     for m in modes:
@@ -80,7 +87,8 @@ def check_grads(
         return f(*tree_unflatten(tree, full))
 
     xs = [leaves[k] for k in diff]
-    _check(f_flat, xs, order, tuple(modes), atol, rtol, eps, rng, "f")
+    name = getattr(f, "__name__", type(f).__name__)
+    _check(f_flat, xs, order, tuple(modes), atol, rtol, eps, rng, name)
 
 
 def _fd(f, xs, v, eps):
@@ -143,7 +151,10 @@ def _check(f, xs, order, modes, atol, rtol, eps, rng, name):
 
             _check(f_jvp, xs, order - 1, modes, atol, rtol, eps, rng, f"jvp({name})")
         if "rev" in modes:
-            u = [_random_like(o, rng) for o in out_leaves]
+            u = [
+                _random_like(o, rng) if _differentiable(o) else np.zeros(np.shape(primal_value(o)))
+                for o in out_leaves
+            ]
 
             def f_vjp(*ys, u=u):
                 o, pull = vjp(f, *ys)

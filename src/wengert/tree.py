@@ -1,13 +1,17 @@
 """Pytrees: nested containers (tuple, list, dict, namedtuple, dataclass, None) of array leaves.
 
 Transformations flatten their inputs and outputs to a list of leaves plus a ``TreeDef`` that
-rebuilds the same structure, so a gradient has exactly the structure of its input.  Other
-container types join with :func:`register_pytree_node`.
+rebuilds the same structure, so a gradient has exactly the structure of its input.  ``None``
+is a container with no leaves (it comes back as ``None``).  Plain dicts list their leaves in
+sorted-key order, so dicts with the same keys have the same structure whatever their
+insertion order (rebuilt dicts keep their own order).  Other container types join with
+:func:`register_pytree_node`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,15 +40,55 @@ def register_pytree_node(
     _registry[cls] = (flatten, unflatten)
 
 
+class _DictAux:
+    """How a dict was flattened: its type, its keys in leaf order, its keys in its own order.
+
+    Plain dicts put their leaves in sorted-key order, so two dicts with the same keys have the
+    same structure whatever order they were built in (a cotangent built as ``{'b': .., 'a': ..}``
+    matches an output ``{'a': .., 'b': ..}``); rebuilding keeps the original order.
+    Ordered dicts keep their own order, which is part of their structure.
+    """
+
+    __slots__ = ("cls", "keys", "order", "factory")
+
+    def __init__(self, cls, keys, order, factory=None):
+        self.cls = cls
+        self.keys = keys
+        self.order = order
+        self.factory = factory
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _DictAux):
+            return NotImplemented
+        return self.cls is other.cls and self.keys == other.keys
+
+    def __hash__(self) -> int:
+        return hash((self.cls, len(self.keys)))
+
+    def __repr__(self) -> str:
+        return f"{self.cls.__name__}{list(self.keys)}"
+
+
 def _dict_flatten(d):
-    keys = tuple(d.keys())
-    return [d[k] for k in keys], (type(d), keys)
+    order = tuple(d.keys())
+    keys = order
+    if not isinstance(d, OrderedDict):
+        try:
+            keys = tuple(sorted(order))
+        except TypeError:  # keys of mixed types: keep the dict's own order
+            pass
+    factory = d.default_factory if isinstance(d, defaultdict) else None
+    return [d[k] for k in keys], _DictAux(type(d), keys, order, factory)
 
 
 def _dict_unflatten(aux, children):
-    cls, keys = aux
-    out = dict(zip(keys, children))
-    return out if cls is dict else cls(out)
+    values = dict(zip(aux.keys, children))
+    out = {k: values[k] for k in aux.order}
+    if aux.cls is dict:
+        return out
+    if issubclass(aux.cls, defaultdict):
+        return aux.cls(aux.factory, out)
+    return aux.cls(out)
 
 
 register_pytree_node(tuple, lambda t: (list(t), None), lambda _, c: tuple(c))
@@ -120,7 +164,17 @@ class TreeDef:
     def __repr__(self) -> str:
         if self.kind is None:
             return "*"
-        return f"{self.kind[1].__name__}[{', '.join(map(repr, self.children))}]"
+        if self.kind[1] is type(None):
+            return "None"
+        name = self.kind[1].__name__
+        if isinstance(self.aux, _DictAux):
+            body = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.aux.keys, self.children))
+            return f"{name}{{{body}}}"
+        keys = [c.path[-1] for c in self.children if c.path]
+        if keys and len(keys) == len(self.children) and all(k.startswith(".") for k in keys):
+            body = ", ".join(f"{k[1:]}={c!r}" for k, c in zip(keys, self.children))
+            return f"{name}({body})"
+        return f"{name}[{', '.join(map(repr, self.children))}]"
 
 
 def _aux_eq(a, b) -> bool:
@@ -145,7 +199,7 @@ def _flatten(x: Any, leaves: list, path: tuple) -> TreeDef:
 
 def _child_keys(x, aux, n):
     if isinstance(x, dict):
-        return [repr(k) for k in aux[1]]
+        return [repr(k) for k in aux.keys]
     if dataclasses.is_dataclass(x) or (isinstance(x, tuple) and hasattr(type(x), "_fields")):
         names = (
             [f.name for f in dataclasses.fields(x) if f.init]

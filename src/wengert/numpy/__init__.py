@@ -116,6 +116,13 @@ def size(a, axis=None):
     return _np.size(_plain(a), axis)
 
 
+def copy(a, order="K", subok=False):
+    """A copy of ``a``.  Traced arrays are immutable, so a traced ``a`` is its own copy."""
+    from wengert.core import Tracer
+
+    return a if isinstance(a, Tracer) else _np.copy(a, order=order, subok=subok)
+
+
 def _plain(a):
     from wengert.core import primal_value
 

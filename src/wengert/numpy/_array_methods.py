@@ -58,15 +58,10 @@ def _item(self, *args):
 
 _METHODS = {
     "__add__": E.add,
-    "__radd__": lambda s, o: E.add(o, s),
     "__sub__": E.subtract,
-    "__rsub__": lambda s, o: E.subtract(o, s),
     "__mul__": E.multiply,
-    "__rmul__": lambda s, o: E.multiply(o, s),
     "__truediv__": E.true_divide,
-    "__rtruediv__": lambda s, o: E.true_divide(o, s),
     "__pow__": E.power,
-    "__rpow__": lambda s, o: E.power(o, s),
     "__matmul__": lambda s, o: C.matmul(s, o),
     "__rmatmul__": lambda s, o: C.matmul(o, s),
     "__floordiv__": lambda s, o: E.floor_divide(s, o),
@@ -110,6 +105,15 @@ _METHODS = {
     "nonzero": _const(_np.nonzero),
     "all": _const(_np.all),
     "any": _const(_np.any),
+}
+
+# o ⊕ x for a traced x: the primitive with the operands in their written order
+_REFLECTED = {
+    "__radd__": E.add,
+    "__rsub__": E.subtract,
+    "__rmul__": E.multiply,
+    "__rtruediv__": E.true_divide,
+    "__rpow__": E.power,
 }
 
 _PROPERTIES = {
@@ -172,15 +176,34 @@ def array_function(self, func, types, args, kwargs):
     f = FUNCTIONS.get(func)
     if f is None:
         raise TypeError(
-            f"wengert has no derivative rule for numpy.{func.__name__} on traced arrays; use the "
+            f"wengert has no derivative rule for {_qualified(func)} on traced arrays; use the "
             "functions of wengert.numpy, or wrap your own with wengert.custom_jvp / custom_vjp."
         )
     return f(*args, **kwargs)
 
 
-def _as_method(prim):
-    def method(self, other, /):
-        return prim(self, other)
+def _qualified(func) -> str:
+    """``numpy.linalg.norm`` rather than ``norm``."""
+    module = getattr(func, "__module__", None) or "numpy"
+    return f"{module}.{func.__name__}" if module.startswith("numpy") else f"numpy.{func.__name__}"
+
+
+def _as_method(prim, reflected=False):
+    """A binary operator method.  With a constant operand the tracer's own trace is the top
+    one, so it processes the primitive directly (the hot path of ``x * 0.9``)."""
+    if reflected:
+
+        def method(self, other, /):
+            if isinstance(other, Tracer):
+                return prim(other, self)
+            return self._trace.process(prim, (other, self), {})
+
+    else:
+
+        def method(self, other, /):
+            if isinstance(other, Tracer):
+                return prim(self, other)
+            return self._trace.process(prim, (self, other), {})
 
     method.__name__ = prim.name
     return method
@@ -192,6 +215,8 @@ def install() -> None:
         if isinstance(f, Primitive):  # a primitive is no descriptor: bind it through a function
             f = _as_method(f)
         setattr(Tracer, name, f)
+    for name, f in _REFLECTED.items():
+        setattr(Tracer, name, _as_method(f, reflected=True))
     for name, f in _PROPERTIES.items():
         setattr(Tracer, name, property(f))
     Tracer.__array_ufunc__ = array_ufunc

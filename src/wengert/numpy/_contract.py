@@ -188,7 +188,7 @@ def _einsum_vjp(g, ans, needed, *ops, spec):
         seen = "".join(_labels(s) for s in others)
         avail = "".join(c for c in uniq if c in seen)
         missing = "".join(c for c in uniq if c not in seen)
-        pre = "..." if ell else ""
+        pre = "..." if "..." in spec else ""  # the others' broadcast axes, summed away below
         args = [ops[j] for j in range(len(ops)) if j != i] + [g]
         ct = einsum_p(*args, spec=",".join(others) + "->" + pre + avail)
         # sizes of this operand's labels
@@ -207,9 +207,11 @@ def _einsum_vjp(g, ans, needed, *ops, spec):
         if missing:
             ones = [_np.ones(size[c], _np.result_type(primal_value(g))) for c in missing]
             ct = einsum_p(ct, *ones, spec=pre + avail + "," + ",".join(missing) + "->" + pre + uniq)
-        if ell:
-            ell_shape = shape_i[len(sp_i.split("...")[0]) : len(sp_i.split("...")[0]) + n_ell]
-            ct = _fit(ct, ell_shape + tuple(size[c] for c in uniq))
+        # sum over what NumPy broadcast: the others' ellipsis axes, and labels of length one here
+        start = len(sp_i.split("...")[0])
+        target = (shape_i[start : start + n_ell] if ell else ()) + tuple(size[c] for c in uniq)
+        if ct.shape != target:
+            ct = _fit(ct, target)
         # put labels back in the operand's order, embedding repeated labels on diagonals
         renamed, eyes, eye_specs = "", [], []
         used = spec
@@ -226,7 +228,7 @@ def _einsum_vjp(g, ans, needed, *ops, spec):
                 eye_specs.append(c + f)
             else:
                 renamed += c
-        src = pre + uniq
+        src = ("..." if ell else "") + uniq
         if eyes or renamed != src:
             ct = einsum_p(ct, *eyes, spec=",".join([src] + eye_specs) + "->" + renamed)
         cts[i] = ct

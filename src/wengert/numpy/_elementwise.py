@@ -22,7 +22,10 @@ from . import _shape as S
 
 def unbroadcast(g, x):
     """Sum the cotangent ``g`` down to the shape of ``x`` (undo NumPy broadcasting)."""
-    shape = _np.shape(x) if not hasattr(x, "shape") else x.shape
+    try:
+        shape = x.shape
+    except AttributeError:  # a Python number
+        shape = ()
     gshape = g.shape
     if gshape == shape:
         return g
@@ -90,11 +93,17 @@ positive = _unary("positive", _np.positive, lambda t, ans, x: t, fmt="+{0}")
 
 
 def _pow_dx(x, y):
+    """∂(x**y)/∂x = y·x**(y−1); the common square is 2·x (one array operation, not two)."""
+    if type(y) is int and y == 2:
+        return 2 * x
     return y * x ** (y - 1)
 
 
 def _log_base(x):
-    """log x where it is defined; at x == 0 (where d/dy x**y is 0 · log 0) use 1."""
+    """log x where it is defined; at x == 0 (where d/dy x**y is 0 · log 0) use 1.  A Python
+    number stays a Python number, so it cannot promote float32 results."""
+    if isinstance(x, (int, float, complex)):
+        return (complex if isinstance(x, complex) else float)(_np.log(x or 1))
     return log(where(primal_value(x) == 0, 1, x))
 
 
@@ -156,8 +165,13 @@ def _abs_jvp(t, ans, x):
 
 def _abs_vjp(g, ans, x):
     if _is_complex(x):
-        return g * conj(x) / _nonzero(ans)
+        return _real_part(g) * conj(x) / _nonzero(ans)
     return g * _np.sign(primal_value(x))
+
+
+def _real_part(g):
+    """The cotangent of a real value is real: drop the imaginary part a complex one carries."""
+    return real(g) if _is_complex(g) else g
 
 
 def _nonzero(a):
@@ -170,11 +184,21 @@ absolute.defjvp(_abs_jvp).defvjp(_abs_vjp)
 
 real = Primitive("real", _np.real, elementwise=True, fmt="Re {0}")
 real.defjvp(lambda t, ans, x: real(t))
-real.defvjp(lambda g, ans, x: g * _np.ones((), _np.result_type(primal_value(x))))
+real.defvjp(
+    lambda g, ans, x: (
+        _real_part(g) * _np.ones((), _np.result_type(primal_value(x))) if _is_complex(x) else g
+    )
+)
 
 imag = Primitive("imag", _np.imag, elementwise=True, fmt="Im {0}")
 imag.defjvp(lambda t, ans, x: imag(t))
-imag.defvjp(lambda g, ans, x: g * _np.asarray(-1j, _np.result_type(primal_value(x))))
+imag.defvjp(
+    lambda g, ans, x: (
+        _real_part(g) * _np.asarray(-1j, _np.result_type(primal_value(x)))
+        if _is_complex(x)
+        else None
+    )
+)
 
 conjugate = Primitive("conjugate", _np.conjugate, elementwise=True, fmt="conj {0}")
 conjugate.defjvp(lambda t, ans, x: conj(t)).defvjp(lambda g, ans, x: conj(g))
@@ -209,42 +233,46 @@ def _clip_impl(x, lo, hi):
     return _np.clip(x, lo, hi)
 
 
-def _clip_inside(ans, x, lo, hi):
+def _clip_weight(k, ans, x, lo, hi):
+    """∂clip/∂(x, lo, hi)[k] as a constant: clip(x, lo, hi) = min(max(x, lo), hi), each tie
+    sharing ½ as in maximum and minimum."""
     xv = primal_value(x)
-    inside = _np.ones(_np.shape(primal_value(ans)), bool)
+    w = [1.0, 0.0, 0.0]
+    m = xv
     if lo is not None:
-        inside &= xv >= primal_value(lo)
+        lv = primal_value(lo)
+        w[0], w[1] = (xv > lv) + 0.5 * (xv == lv), (lv > xv) + 0.5 * (xv == lv)
+        m = _np.maximum(xv, lv)
     if hi is not None:
-        inside &= xv <= primal_value(hi)
-    return inside
+        hv = primal_value(hi)
+        below = (m < hv) + 0.5 * (m == hv)
+        w = [w[0] * below, w[1] * below, (hv < m) + 0.5 * (m == hv)]
+    return _mask(w[k], ans)
 
 
-def _clip_below(x, lo):
-    return primal_value(x) < primal_value(lo)
+def _clip_jvp(k):
+    return lambda t, ans, x, lo, hi: to_out_shape(t * _clip_weight(k, ans, x, lo, hi), ans)
 
 
-def _clip_above(x, hi):
-    return primal_value(x) > primal_value(hi)
+def _clip_vjp(k):
+    return lambda g, ans, *args: unbroadcast(g * _clip_weight(k, ans, *args), args[k])
 
 
 clip_p = Primitive("clip", _clip_impl, elementwise=True, fmt="clip({0}, {1}, {2})")
-clip_p.defjvp(
-    lambda t, ans, x, lo, hi: where(_clip_inside(ans, x, lo, hi), t, 0),
-    lambda t, ans, x, lo, hi: where(_clip_below(x, lo) & _clip_inside(ans, x, None, hi), t, 0),
-    lambda t, ans, x, lo, hi: where(_clip_above(x, hi), t, 0),
-)
-clip_p.defvjp(
-    lambda g, ans, x, lo, hi: unbroadcast(where(_clip_inside(ans, x, lo, hi), g, 0), x),
-    lambda g, ans, x, lo, hi: unbroadcast(
-        where(_clip_below(x, lo) & _clip_inside(ans, x, None, hi), g, 0), lo
-    ),
-    lambda g, ans, x, lo, hi: unbroadcast(where(_clip_above(x, hi), g, 0), hi),
-)
+clip_p.defjvp(_clip_jvp(0), _clip_jvp(1), _clip_jvp(2))
+clip_p.defvjp(_clip_vjp(0), _clip_vjp(1), _clip_vjp(2))
 
 
-def clip(a, a_min=None, a_max=None):
-    """Limit ``a`` to [a_min, a_max].  d/da is 1 inside the interval (ends included), else 0;
-    the bound that is active receives the derivative outside it."""
+def clip(a, a_min=None, a_max=None, **kw):
+    """Limit ``a`` to [a_min, a_max]: d/da is 1 inside the interval and 0 outside, where the
+    active bound takes the derivative; at an end point a and the bound share it (½ each).
+    NumPy's ``min=``/``max=`` spellings are accepted too."""
+    if kw.pop("out", None) is not None:
+        raise TypeError("clip: 'out=' writes in place and cannot be differentiated")
+    a_min = kw.pop("min", a_min)
+    a_max = kw.pop("max", a_max)
+    if kw:
+        raise TypeError(f"clip() got unexpected keyword arguments {sorted(kw)}")
     if a_min is None and a_max is None:
         raise ValueError("clip: give at least one of a_min and a_max")
     return clip_p(a, a_min, a_max)
@@ -268,8 +296,9 @@ where_p.defvjp(
 
 
 def where(condition, x=None, y=None):
-    """``x`` where ``condition`` holds, else ``y``.  The branch not taken gets a zero cotangent
-    (no multiplication, so an infinite derivative there cannot turn into NaN)."""
+    """``x`` where ``condition`` holds, else ``y``.  The branch not taken gets an exact zero
+    cotangent.  A rule inside that branch may still make 0·∞ = NaN (``sqrt`` at 0, say): keep
+    its input in the domain with a second ``where``, e.g. ``sqrt(where(x > 0, x, 1))``."""
     if x is None and y is None:
         return _np.where(primal_value(condition))
     if x is None or y is None:

@@ -96,10 +96,11 @@ def _scatter_add_jvp(t, ans, g, idx, shape):
     nb = t.ndim - _np.ndim(primal_value(g))
     if nb == 0:
         return scatter_add_p(t, idx=idx, shape=shape)
+    batch = t.shape[:nb]
     k = _advanced_layout(idx)
     if k is not None:
         t = _moveaxes(t, list(range(nb)), list(range(k, k + nb)))
-    return scatter_add_p(t, idx=_batch(idx, nb), shape=t.shape[:nb] + shape)
+    return scatter_add_p(t, idx=_batch(idx, nb), shape=batch + shape)
 
 
 scatter_add_p = Primitive("scatter_add", _scatter_add_impl, fmt="scatter {0}")
@@ -121,3 +122,14 @@ def take(a, indices, axis=None):
         return getitem(S.ravel(a), indices)
     nd = _np.ndim(primal_value(a))
     return getitem(a, (slice(None),) * (axis % nd) + (indices,))
+
+
+def _getitem_add_into(acc, g, x, idx):
+    """The sweep's in-place form of getitem's VJP: acc[idx] += g (adding at repeats)."""
+    if _is_basic(idx):
+        acc[idx] += g
+    else:
+        _np.add.at(acc, idx, g)
+
+
+getitem_p.vjp_add_into = _getitem_add_into

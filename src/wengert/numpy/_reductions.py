@@ -147,17 +147,38 @@ amin = min
 
 
 def _prod_others(ans, x, axis, keepdims):
-    """Π_{j≠i} x_j for every i, as a differentiable expression."""
-    ans_e = _expand(ans, axis, keepdims)
+    """Π_{j≠i} x_j for every i, exact when ``x`` has zeros."""
     xv = primal_value(x)
     zero = xv == 0
     if not zero.any():
-        return ans_e / x
-    nzeros = _np.sum(zero, axis=axis, keepdims=True)
-    x_safe = E.where(zero, 1, x)
-    without_zeros = prod_p(x_safe, axis=axis, keepdims=True)
-    one_zero_here = zero & (nzeros == 1)
-    return E.where(nzeros == 0, ans_e / x_safe, E.where(one_zero_here, without_zeros, 0))
+        return _expand(ans, axis, keepdims) / x
+    nz = _np.sum(zero, axis=axis, keepdims=True)
+    if x is xv:  # a plain array: only the numbers are needed
+        rest = _np.prod(_np.where(zero, 1, xv), axis=axis, keepdims=True)
+        return _np.where(
+            nz == 0, rest / _np.where(zero, 1, xv), _np.where(zero & (nz == 1), rest, 0)
+        )
+    # Traced below (higher orders): split x = n·d into its non-zero entries n and its zero
+    # entries d (ones elsewhere), so Π_{j≠i} x_j = (Π n / n_i) · Π_{j≠i} d_j exactly.
+    n = E.where(zero, 1, x)
+    d = E.where(zero, x, 1)
+    if nz.max() < 2:  # at most one zero per product: Π_{j≠i} d_j is 1 at the zero, else Π d
+        d_others = E.where(zero, 1, prod_p(d, axis=axis, keepdims=True))
+    else:
+        d_others = _others_by_matrix(d, axis)
+    return prod_p(n, axis=axis, keepdims=True) / n * d_others
+
+
+def _others_by_matrix(d, axis):
+    """Π_{j≠i} d_j by brute force: per product an n×n matrix of d with ones on the diagonal."""
+    shape = _np.shape(primal_value(d))
+    k, nd = len(axis), len(shape)
+    ends = list(range(nd - k, nd))
+    moved = S.moveaxis(d, list(axis), ends)
+    n = _count(shape, axis)
+    flat = S.reshape(moved, _np.shape(primal_value(moved))[: nd - k] + (1, n))
+    out = prod_p(E.where(_np.eye(n, dtype=bool), 1, flat), axis=(-1,), keepdims=False)
+    return S.moveaxis(S.reshape(out, _np.shape(primal_value(moved))), ends, list(axis))
 
 
 def _prod_impl(x, axis, keepdims):

@@ -11,7 +11,7 @@ import operator
 
 import numpy as _np
 
-from wengert.core import Primitive, primal_value
+from wengert.core import Primitive, Tracer, primal_value
 
 from . import _elementwise as E
 from . import _indexing as I
@@ -209,9 +209,9 @@ def _concat_impl(*xs, axis):
 
 
 def _concat_jvp(tangents, ans, *xs, axis):
-    some = next(t for t in tangents if t is not None)
-    nb = some.ndim - _np.ndim(primal_value(xs[tangents.index(some)]))
-    batch = some.shape[:nb]
+    k = next(i for i, t in enumerate(tangents) if t is not None)
+    nb = tangents[k].ndim - _np.ndim(primal_value(xs[k]))
+    batch = tangents[k].shape[:nb]
     parts = [
         _np.zeros(batch + _np.shape(primal_value(x)), _np.result_type(primal_value(ans)))
         if t is None
@@ -243,7 +243,12 @@ def concatenate(arrays, axis=0, **kw):
     """Join arrays along an existing axis."""
     if kw.get("out") is not None:
         raise TypeError("concatenate: 'out=' cannot be differentiated")
+    unknown = set(kw) - {"out", "dtype", "casting"}
+    if unknown:
+        raise TypeError(f"concatenate() got unexpected keyword arguments {sorted(unknown)}")
     arrays = list(arrays)
+    if kw.get("dtype") is not None:
+        arrays = [E.astype(a, kw["dtype"]) for a in arrays]
     if axis is None:
         arrays = [ravel(a) for a in arrays]
         axis = 0
@@ -337,7 +342,10 @@ def pad(array, pad_width, mode="constant", **kwargs):
             raise TypeError(f"pad: unexpected arguments {sorted(kwargs)}")
         if _np.ndim(primal_value(value)) != 0:
             raise NotImplementedError("pad: traced arrays take a scalar constant_values")
-        return pad_p(array, pad_width=widths, value=primal_value(value))
+        if not isinstance(value, Tracer):
+            return pad_p(array, pad_width=widths, value=value)
+        border = _np.pad(_np.zeros(shape, bool), widths, constant_values=True)
+        return pad_p(array, pad_width=widths, value=0) + value * E._mask(border, array)
     if mode in _GATHER_MODES:
         where_from = _np.pad(
             _np.arange(_np.prod(shape, dtype=int)).reshape(shape), widths, mode=mode, **kwargs
