@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from wengert import numpy as wnp
-from wengert.api import _cast_like, _release
+from wengert._saved import _release
+from wengert.api import _cast_like
 from wengert.core import (
     JVPTrace,
     JVPTracer,
