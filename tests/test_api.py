@@ -554,3 +554,13 @@ def test_check_grads_holds_integer_arguments_fixed():
 def test_check_grads_rejects_unknown_mode():
     with pytest.raises(ValueError, match="unknown mode"):
         check_grads(wnp.sin, (1.0,), modes=("sideways",))
+
+
+def test_check_grads_catches_vjp_of_the_wrong_shape():
+    # A VJP that forgets to sum a broadcast cotangent back down must fail, even though the
+    # wrong-shaped cotangent would broadcast against the direction in the inner product.
+    p = Primitive("bcast_bad", lambda x: np.broadcast_to(x, (2, 3)))
+    p.defjvp(lambda t, ans, x: wnp.broadcast_to(t, (2, 3)))
+    p.defvjp(lambda g, ans, x: g)
+    with pytest.raises(AssertionError, match="shape"):
+        check_grads(p, (np.ones((1, 3)),), order=1, modes=("rev",))

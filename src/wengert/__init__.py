@@ -6,6 +6,7 @@ Named after the Wengert list, the tape that reverse mode records.  Start with
 """
 
 from wengert import numpy
+from wengert._saved import SavedArrayMutatedError
 from wengert.api import (
     grad,
     hessian,
@@ -47,6 +48,7 @@ __all__ = [
     "is_traced",
     "primal_value",
     "UnexpectedTracerError",
+    "SavedArrayMutatedError",
     "register_pytree_node",
     "tree_flatten",
     "tree_unflatten",

@@ -26,7 +26,10 @@ def _inner(a: list, b: list) -> float:
     """⟨a, b⟩ = Re Σ a·b over matching leaves (no conjugation: wengert's convention)."""
     total = 0.0
     for x, y in zip(a, b):
-        total += float(np.real(np.sum(np.asarray(x) * np.asarray(y))))
+        x, y = np.asarray(primal_value(x)), np.asarray(primal_value(y))
+        if x.shape != y.shape:  # broadcasting would hide a rule that returns the wrong shape
+            raise AssertionError(f"a derivative has shape {x.shape}, expected {y.shape}")
+        total += float(np.real(np.sum(x * y)))
     return total
 
 
