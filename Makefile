@@ -20,9 +20,20 @@ test: $(STAMP)
 	$(PY) -m ruff check src tests examples benchmarks
 	$(PY) -m pytest
 
-bench: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/run.py
+# Benchmarks get their own virtualenv, so the heavy peers (PyTorch CPU, JAX, HIPS autograd)
+# never land in .venv.  BENCH_ARGS passes options through: make bench BENCH_ARGS="--quick".
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -261,11 +261,11 @@ def test_input_written_inside_f_names_argument():
     x = X3.copy()
 
     def f(xt):
-        y = wnp.tanh(xt)
+        y = wnp.sin(xt)  # sin's VJP reads its input (tanh's would read only its output)
         x[1] = 5.0
         return wnp.sum(y)
 
-    with pytest.raises(SavedArrayMutatedError, match=r"argument 0 .*'tanh'"):
+    with pytest.raises(SavedArrayMutatedError, match=r"argument 0 .*'sin'"):
         grad(f)(x)
     assert x.flags.writeable and x[1] == X3[1]
 

@@ -78,6 +78,7 @@ class Primitive:
         "elementwise",
         "multiple_results",
         "vjp_add_into",
+        "reads",
         "fmt",
         "__weakref__",
     )
@@ -102,6 +103,8 @@ class Primitive:
         # Optional fast path for a rule that scatters into zeros (indexing): add the cotangent
         # into an accumulator the sweep owns, in place: ``vjp_add_into(acc, g, *args, **params)``.
         self.vjp_add_into: Callable | None = None
+        # Which values each argument's VJP rule reads (see ``saving``); None: everything.
+        self.reads: tuple | None = None
         self.fmt = fmt  # how evaluation-trace tables write the operation, e.g. "{0} × {1}"
 
     def defjvp(self, *rules: Callable | None) -> Primitive:
@@ -112,6 +115,15 @@ class Primitive:
     def defvjp(self, *rules: Callable | None) -> Primitive:
         """Give one reverse-mode rule per positional argument (``None``: no derivative)."""
         self.vjps = rules
+        return self
+
+    def saving(self, *reads: tuple) -> Primitive:
+        """Declare, for each argument's VJP rule, the positions of the values it reads (``ANS``
+        for the output; the last tuple also covers any further arguments); of the other values
+        the rules use only shape and dtype.  The tape then
+        keeps just what the rules of the traced arguments read: other large arrays shrink to
+        stand-ins, so memory is given back as early as it can be."""
+        self.reads = reads
         return self
 
     def __call__(self, *args: Any, **params: Any) -> Any:
@@ -350,6 +362,26 @@ def _align_batched(t: Any, nb: int, ans: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+_STAND_IN_SIZE = 4096  # smaller arrays are kept whole: a stand-in would cost more than it saves
+ANS = -1  # in Primitive.saving: the output
+
+
+def _is_read(reads: tuple, links: list, pos: int) -> bool:
+    """Does the VJP rule of some traced argument read the value at ``pos``?"""
+    for j, _ in links:
+        if pos in (reads[j] if j < len(reads) else reads[-1]):
+            return True
+    return False
+
+
+def _stand_in(a: np.ndarray) -> np.ndarray:
+    """A read-only array with the shape and dtype of ``a`` that owns (almost) no memory."""
+    z = np.zeros((), a.dtype)
+    out = np.ndarray(a.shape, a.dtype, buffer=z, strides=(0,) * a.ndim)
+    out.flags.writeable = False
+    return out
+
+
 class TapeEntry:
     """One line of the Wengert list: ``out = prim(*primals, **params)``.
 
@@ -375,20 +407,24 @@ class TapeEntry:
 class VJPTrace:
     """Reverse mode: records a tape of :class:`TapeEntry` and sweeps it backwards."""
 
-    __slots__ = ("level", "tape", "nvalues", "active", "locked", "_token", "__weakref__")
+    __slots__ = ("level", "tape", "nvalues", "active", "locked", "keep_all", "_token", "__weakref__")
 
-    def __init__(self, level: int) -> None:
+    def __init__(self, level: int, keep_all: bool = False) -> None:
         self.level = level
         self.tape: list[TapeEntry] = []
         self.nvalues = 0
         self.active = True
         self.locked: list = []  # (array, op name): arrays we made read-only while saved
+        self.keep_all = keep_all  # keep every value (evaluation traces), not just what VJPs read
+
+    def _lock(self, a: np.ndarray, op: str) -> None:
+        a.flags.writeable = False
+        self.locked.append((a, op))
 
     def new_input(self, value: Any) -> VJPTracer:
         """A fresh independent variable on this tape."""
         if type(value) is np.ndarray and value.flags.writeable:
-            value.flags.writeable = False
-            self.locked.append((value, "the input"))
+            self._lock(value, "the input")
         t = VJPTracer(value, self.nvalues, self)
         self.nvalues += 1
         return t
@@ -403,10 +439,6 @@ class VJPTrace:
             if type(a) is VJPTracer and a._trace is self:
                 primals[i] = a.primal
                 links.append((i, a.idx))
-            elif type(a) is np.ndarray and a.flags.writeable:
-                # A constant saved for the sweep: guard it against in-place changes.
-                a.flags.writeable = False
-                self.locked.append((a, prim.name))
             i += 1
         if self.level:
             ans = prim(*primals, **params)
@@ -414,13 +446,34 @@ class VJPTrace:
             ans = prim.impl(*primals, **params) if params else prim.impl(*primals)
         if not links:
             return ans
+        saved = ans
+        reads = prim.reads
+        i = 0
+        for a in primals:
+            if type(a) is np.ndarray:
+                if reads is not None and a.size > _STAND_IN_SIZE and not self.keep_all:
+                    if not _is_read(reads, links, i):
+                        primals[i] = _stand_in(a)
+                        i += 1
+                        continue
+                if a.flags.writeable and type(args[i]) is np.ndarray:
+                    self._lock(a, prim.name)  # a constant kept for the sweep
+            i += 1
+        if (
+            reads is not None
+            and type(ans) is np.ndarray
+            and ans.size > _STAND_IN_SIZE
+            and not self.keep_all
+            and not _is_read(reads, links, ANS)
+        ):
+            saved = _stand_in(ans)
         out = self.nvalues
         if prim.multiple_results:
             self.nvalues += len(ans)
-            self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
+            self.tape.append(TapeEntry(prim, params, primals, saved, links, out))
             return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
         self.nvalues = out + 1
-        self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
+        self.tape.append(TapeEntry(prim, params, primals, saved, links, out))
         t = _new_tracer(VJPTracer)  # VJPTracer(ans, out, self) without the __init__ frame
         t.primal = ans
         t.idx = out

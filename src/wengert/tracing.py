@@ -396,7 +396,7 @@ def evaluation_trace(
     names = _input_names(names, n)
     xdot = _direction(direction, leaves)
 
-    trace = new_trace(VJPTrace)
+    trace = new_trace(VJPTrace, True)  # keep every value: the tables show them all
     try:
         try:
             tracers = [trace.new_input(x) for x in leaves]

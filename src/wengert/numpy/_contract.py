@@ -310,3 +310,8 @@ def outer(a, b):
 def vdot(a, b):
     """Σ conj(a)·b over the flattened arrays."""
     return R.sum(E.multiply(E.conj(S.ravel(a)), S.ravel(b)))
+
+
+# What each VJP reads (see Primitive.saving): matmul needs both operands, not the product;
+# einsum keeps the default (every operand).
+matmul_p.saving((1,), (0,))

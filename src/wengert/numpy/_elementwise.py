@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from wengert.core import Primitive, primal_value
+from wengert.core import ANS, Primitive, primal_value
 
 from . import _reductions as R
 from . import _shape as S
@@ -143,7 +143,21 @@ arccos = _unary("arccos", _np.arccos, lambda t, ans, x: -t / sqrt(1 - x * x), fm
 arctan = _unary("arctan", _np.arctan, lambda t, ans, x: t / (1 + x * x), fmt="arctan {0}")
 sinh = _unary("sinh", _np.sinh, lambda t, ans, x: t * cosh(x), fmt="sinh {0}")
 cosh = _unary("cosh", _np.cosh, lambda t, ans, x: t * sinh(x), fmt="cosh {0}")
-tanh = _unary("tanh", _np.tanh, lambda t, ans, x: t * (1 - ans * ans), fmt="tanh {0}")
+
+
+def _tanh_d(t, ans, x):
+    """t·(1 − tanh²).  The in-place steps touch only the fresh temporary ``d`` (for tracers they
+    rebind it), so a large cotangent costs one new array, not two."""
+    d = ans * ans
+    d *= -1
+    d += 1
+    if type(d) is type(t) is _np.ndarray and d.shape == t.shape and d.dtype == t.dtype:
+        d *= t
+        return d
+    return d * t
+
+
+tanh = _unary("tanh", _np.tanh, _tanh_d, fmt="tanh {0}")
 arcsinh = _unary("arcsinh", _np.arcsinh, lambda t, ans, x: t / sqrt(x * x + 1), fmt="arcsinh {0}")
 arccosh = _unary("arccosh", _np.arccosh, lambda t, ans, x: t / sqrt(x * x - 1), fmt="arccosh {0}")
 arctanh = _unary("arctanh", _np.arctanh, lambda t, ans, x: t / (1 - x * x), fmt="arctanh {0}")
@@ -384,3 +398,20 @@ def ones_like(a, dtype=None, **kw):
 def full_like(a, fill_value, dtype=None, **kw):
     """``fill_value`` shaped like ``a`` (a constant)."""
     return _np.full_like(primal_value(a), fill_value, dtype=dtype, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# What each VJP reads.  The tape keeps just these values; of the other arguments (and of the
+# output) it keeps only shape and dtype, so big intermediates are freed as early as possible.
+# ---------------------------------------------------------------------------------------------
+
+for _p in (add, subtract, negative, positive, real, imag, conjugate, astype_p):
+    _p.saving(())
+for _p in (square, log, log1p, sin, cos, arcsin, arccos, arctan, sinh, cosh, arcsinh, arccosh, arctanh):
+    _p.saving((0,))
+for _p in (reciprocal, exp, expm1, sqrt, tan, tanh):
+    _p.saving((ANS,))
+multiply.saving((1,), (0,))
+true_divide.saving((1,), (1, ANS))
+power.saving((0, 1), (0, ANS))
+where_p.saving((), (0,), (0,))

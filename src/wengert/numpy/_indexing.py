@@ -133,3 +133,7 @@ def _getitem_add_into(acc, g, x, idx):
 
 
 getitem_p.vjp_add_into = _getitem_add_into
+
+# What each VJP reads: only shapes, so the tape keeps no values (see Primitive.saving).
+getitem_p.saving(())
+scatter_add_p.saving(())

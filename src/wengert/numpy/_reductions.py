@@ -241,3 +241,8 @@ def logsumexp(a, axis=None, keepdims=False):
     m = _np.where(_np.isfinite(m), m, 0)
     out = E.log(sum_p(E.exp(a - m), axis=axes, keepdims=True)) + m
     return out if keepdims else S.squeeze(out, axes)
+
+
+# What each VJP reads (see Primitive.saving): sum needs only the shape; max, min and prod
+# read their input and output, so they keep the default (everything).
+sum_p.saving(())

@@ -355,3 +355,8 @@ def pad(array, pad_width, mode="constant", **kwargs):
         f"pad: mode {mode!r} is not differentiable in wengert yet; use one of "
         f"'constant', {', '.join(map(repr, _GATHER_MODES))}"
     )
+
+
+# What each VJP reads: only shapes, so the tape keeps no values (see Primitive.saving).
+for _p in (reshape_p, transpose_p, broadcast_p, concat_p, pad_p):
+    _p.saving(())
