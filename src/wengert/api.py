@@ -78,23 +78,90 @@ def _argnums_tuple(argnums: ArgNums, nargs: int, who: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _diff_leaf(x: Any, where: str, who: str) -> Any:
-    """Check that a leaf can be differentiated with respect to, and return it as an array."""
+def _diff_leaf(x: Any, where: Callable[[], str], who: str) -> Any:
+    """Check that a leaf can be differentiated with respect to, and return it as an array.
+    ``where()`` names the leaf for the error message (built only when one is raised)."""
     if isinstance(x, Tracer):
         return x
-    if x is None or isinstance(x, (str, bytes)):
+    if type(x) is np.ndarray:
+        if x.dtype.kind in "fc":
+            return x
+        a = x
+    elif x is None or isinstance(x, (str, bytes)):
         raise TypeError(
-            f"{who}: cannot differentiate with respect to {where}, which is {x!r}; only float or "
-            "complex arrays and scalars have derivatives. Move it out of argnums."
+            f"{who}: cannot differentiate with respect to {where()}, which is {x!r}; only float "
+            "or complex arrays and scalars have derivatives. Move it out of argnums."
         )
-    a = x if type(x) is np.ndarray else np.asarray(x)
+    else:
+        a = np.asarray(x)
     if a.dtype.kind not in "fc":
         raise TypeError(
-            f"{who}: cannot differentiate with respect to {where}, which has dtype {a.dtype}: "
+            f"{who}: cannot differentiate with respect to {where()}, which has dtype {a.dtype}: "
             "integer and boolean inputs are constants with no derivative. Pass a float array "
             "(e.g. x.astype(float)) or leave it out of argnums."
         )
     return a
+
+
+class _LeafNames(Sequence):
+    """The names of the differentiated leaves ("argument 0['w']"), for messages: built on
+    first use, so the common, error-free call never formats them."""
+
+    def __init__(self, treedef: Any, names: Sequence[str]) -> None:
+        self._treedef, self._names, self._built = treedef, names, None
+
+    def _all(self) -> list[str]:
+        if self._built is None:
+            out = []
+            for path in leaf_paths(self._treedef):  # "[k]..." where k indexes the arguments
+                k = int(path[1 : path.index("]")])
+                out.append(f"{self._names[k]}{path[path.index(']') + 1 :]}")
+            self._built = out
+        return self._built
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return self._treedef.num_leaves
+
+
+class _LazyDict(dict):
+    """A dict filled by ``build()`` the first time it is read (names for error messages)."""
+
+    def __init__(self, build: Callable[[], dict]) -> None:
+        super().__init__()
+        self._build: Callable[[], dict] | None = build
+
+    def _fill(self) -> None:
+        if self._build is not None:
+            build, self._build = self._build, None
+            self.update(build())
+
+    def get(self, key, default=None):
+        self._fill()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key) -> bool:
+        self._fill()
+        return dict.__contains__(self, key)
+
+    def __getitem__(self, key):
+        self._fill()
+        return dict.__getitem__(self, key)
+
+    def __iter__(self):
+        self._fill()
+        return dict.__iter__(self)
+
+    def keys(self):
+        self._fill()
+        return dict.keys(self)
+
+
+def _user_names(leaves: Sequence, where: Sequence[str]) -> dict:
+    """``id(array) -> name`` for the arrays the user passed, built only if a message needs it."""
+    return _LazyDict(lambda: {id(x): w for x, w in zip(leaves, where) if type(x) is np.ndarray})
 
 
 def _flatten_diff(args: Sequence, names: Sequence[str], who: str):
@@ -114,15 +181,8 @@ def _flatten_diff(args: Sequence, names: Sequence[str], who: str):
             f"{who}: there is nothing to differentiate: the arguments "
             f"({', '.join(names)}) hold no arrays"
         )
-    paths = leaf_paths(treedef)
-    checked = []
-    where = []
-    for leaf, path in zip(leaves, paths):
-        # path looks like "[k]..." where k indexes into `args`
-        k = int(path[1 : path.index("]")])
-        rest = path[path.index("]") + 1 :]
-        where.append(f"{names[k]}{rest}")
-        checked.append(_diff_leaf(leaf, where[-1], who))
+    where = _LeafNames(treedef, names)
+    checked = [_diff_leaf(leaf, lambda i=i: where[i], who) for i, leaf in enumerate(leaves)]
     return checked, treedef, where
 
 
@@ -155,8 +215,8 @@ def _own_primal(x: Any, trace: Any) -> Any:
 
 def _cast_like(ct: Any, x: Any) -> Any:
     """Give a cotangent the dtype of its primal (real part for real inputs)."""
-    xd = np.result_type(primal_value(x))
-    cd = np.result_type(primal_value(ct))
+    xd = x.dtype  # arrays, NumPy scalars and tracers all know their dtype
+    cd = ct.dtype if hasattr(ct, "dtype") else np.result_type(ct)
     if cd == xd:
         return ct
     if xd.kind != "c" and cd.kind == "c":
@@ -192,7 +252,7 @@ def _vjp_core(f: Callable, primals: Sequence, has_aux: bool, who: str, guard: bo
     """
     names = [f"argument {i}" for i in range(len(primals))]
     leaves, in_tree, where = _flatten_diff(primals, names, who)
-    user_names = {id(x): w for x, w in zip(leaves, where) if type(x) is np.ndarray}
+    user_names = _user_names(leaves, where)
     trace = new_trace(VJPTrace)
     try:
         try:
@@ -317,7 +377,7 @@ def value_and_grad(
         leaves, in_tree, where = _flatten_diff([args[i] for i in nums], names, who)
         if holomorphic:
             _check_holomorphic_inputs(leaves, where, who)
-        user_names = {id(x): w for x, w in zip(leaves, where) if type(x) is np.ndarray}
+        user_names = _user_names(leaves, where)
         trace = new_trace(VJPTrace)
         try:
             try:
@@ -334,7 +394,7 @@ def value_and_grad(
                 aux = tree_map(lambda a: _own_primal(a, trace), aux)
             value = _check_scalar_output(out, trace, holomorphic)
             if isinstance(out, VJPTracer) and out._trace is trace:
-                seed = np.ones((), np.result_type(primal_value(value)))
+                seed = np.ones((), primal_value(value).dtype)
                 adj = backward(trace, [(out.idx, seed)])
                 grads = [_finish(adj[t.idx], t) for t in inputs]
             else:
@@ -358,22 +418,25 @@ def _check_scalar_output(out: Any, trace: VJPTrace, holomorphic: bool = False) -
         )
     value = _own_primal(out, trace)
     v = primal_value(value)
-    if not isinstance(v, (np.ndarray, np.generic, int, float, complex)):
+    if isinstance(v, (np.ndarray, np.generic)):
+        shape, dtype = v.shape, v.dtype
+    elif isinstance(v, (int, float, complex)):
+        shape, dtype = (), np.result_type(v)
+    else:
         raise TypeError(f"grad: the function must return a scalar array, not {type(v).__name__}")
-    shape = np.shape(v)
     if shape != ():
         raise TypeError(
             f"grad requires a scalar output, but the function returned an array of shape {shape}. "
             "Differentiate its sum (grad(lambda x: f(x).sum())), or use vjp or jacrev for the "
             "full Jacobian."
         )
-    if np.iscomplexobj(v) and not holomorphic:
+    if dtype.kind == "c" and not holomorphic:
         raise TypeError(
             "grad requires a real-valued output, but the function returned a complex number; "
             "for a holomorphic function use grad(f, holomorphic=True) (or holomorphic_grad), "
             "otherwise differentiate its real part, its absolute value, or use vjp."
         )
-    if np.result_type(v).kind not in "fc":
+    if dtype.kind not in "fc":
         value = np.asarray(v, dtype=float)
     return value
 

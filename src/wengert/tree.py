@@ -123,14 +123,25 @@ def _node_type(x: Any):
 class TreeDef:
     """The shape of a pytree with its leaves taken out."""
 
-    __slots__ = ("kind", "aux", "children", "num_leaves", "path")
+    __slots__ = ("kind", "aux", "children", "num_leaves")
 
-    def __init__(self, kind, aux, children, num_leaves, path=None):
-        self.kind = kind  # None for a leaf, else (flatten, unflatten) with a type key
+    def __init__(self, kind, aux, children, num_leaves):
+        self.kind = kind  # None for a leaf, else (flatten, type, unflatten)
         self.aux = aux
         self.children = children
         self.num_leaves = num_leaves
-        self.path = path
+
+    def child_keys(self) -> list[str]:
+        """How each child is reached: ``'w'`` for dict keys, ``.name`` for fields, ``0`` for
+        positions (computed on demand: flattening itself never builds strings)."""
+        cls = self.kind[1]
+        if isinstance(self.aux, _DictAux):
+            return [repr(k) for k in self.aux.keys]
+        if dataclasses.is_dataclass(cls):
+            return ["." + f.name for f in dataclasses.fields(cls) if f.init]
+        if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+            return ["." + nm for nm in cls._fields]
+        return [str(i) for i in range(len(self.children))]
 
     def unflatten(self, leaves: Iterable) -> Any:
         """Rebuild the structure with ``leaves`` in place of the original leaves."""
@@ -170,8 +181,8 @@ class TreeDef:
         if isinstance(self.aux, _DictAux):
             body = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.aux.keys, self.children))
             return f"{name}{{{body}}}"
-        keys = [c.path[-1] for c in self.children if c.path]
-        if keys and len(keys) == len(self.children) and all(k.startswith(".") for k in keys):
+        keys = self.child_keys()
+        if keys and all(k.startswith(".") for k in keys):
             body = ", ".join(f"{k[1:]}={c!r}" for k, c in zip(keys, self.children))
             return f"{name}({body})"
         return f"{name}[{', '.join(map(repr, self.children))}]"
@@ -184,36 +195,24 @@ def _aux_eq(a, b) -> bool:
         return a is b
 
 
-def _flatten(x: Any, leaves: list, path: tuple) -> TreeDef:
+_LEAF = TreeDef(None, None, (), 1)
+
+
+def _flatten(x: Any, leaves: list) -> TreeDef:
     node = _node_type(x)
     if node is None:
         leaves.append(x)
-        return TreeDef(None, None, (), 1, path)
+        return _LEAF
     flatten, unflatten = node
     children, aux = flatten(x)
-    children = list(children)
-    keys = _child_keys(x, aux, len(children))
-    subs = tuple(_flatten(c, leaves, path + (k,)) for c, k in zip(children, keys))
-    return TreeDef((flatten, type(x), unflatten), aux, subs, sum(s.num_leaves for s in subs), path)
-
-
-def _child_keys(x, aux, n):
-    if isinstance(x, dict):
-        return [repr(k) for k in aux.keys]
-    if dataclasses.is_dataclass(x) or (isinstance(x, tuple) and hasattr(type(x), "_fields")):
-        names = (
-            [f.name for f in dataclasses.fields(x) if f.init]
-            if dataclasses.is_dataclass(x)
-            else list(type(x)._fields)
-        )
-        return ["." + nm for nm in names]
-    return [str(i) for i in range(n)]
+    subs = tuple(_flatten(c, leaves) for c in children)
+    return TreeDef((flatten, type(x), unflatten), aux, subs, sum(s.num_leaves for s in subs))
 
 
 def tree_flatten(x: Any) -> tuple[list, TreeDef]:
     """Split ``x`` into its list of leaves and the structure that holds them."""
     leaves: list = []
-    treedef = _flatten(x, leaves, ())
+    treedef = _flatten(x, leaves)
     return leaves, treedef
 
 
@@ -246,14 +245,14 @@ def leaf_paths(treedef: TreeDef) -> list[str]:
     """Human-readable paths of the leaves, e.g. ``['w']``, ``[0].b``."""
     out: list[str] = []
 
-    def walk(t: TreeDef):
+    def walk(t: TreeDef, path: tuple):
         if t.kind is None:
-            out.append(keystr(t.path))
+            out.append(keystr(path))
         else:
-            for c in t.children:
-                walk(c)
+            for c, k in zip(t.children, t.child_keys()):
+                walk(c, path + (k,))
 
-    walk(treedef)
+    walk(treedef, ())
     return out
 
 
