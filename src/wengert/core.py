@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -382,26 +382,27 @@ def _stand_in(a: np.ndarray) -> np.ndarray:
     return out
 
 
-class TapeEntry:
+class TapeEntry(NamedTuple):
     """One line of the Wengert list: ``out = prim(*primals, **params)``.
 
     ``links`` holds ``(argument position, value id)`` for the arguments this trace follows;
     the other arguments are constants here.  ``out`` is the value id of the (first) output.
+    A tuple, so recording one costs a single allocation and the sweep unpacks it in one step.
     """
 
-    __slots__ = ("prim", "params", "primals", "ans", "links", "out")
-
-    def __init__(self, prim, params, primals, ans, links, out) -> None:
-        self.prim = prim
-        self.params = params
-        self.primals = primals
-        self.ans = ans
-        self.links = links
-        self.out = out
+    prim: Primitive
+    params: dict
+    primals: list
+    ans: Any
+    links: list
+    out: int
 
     def __repr__(self) -> str:
         ins = ", ".join(f"v{j}" for _, j in self.links)
         return f"<v{self.out} = {self.prim.name}({ins})>"
+
+
+_entry = tuple.__new__  # TapeEntry(...) without the Python-level __new__: _entry(TapeEntry, (...))
 
 
 class VJPTrace:
@@ -434,11 +435,14 @@ class VJPTrace:
             raise _leaked(self, prim)
         primals = list(args)
         links = []
+        consts = None  # positions of constant arrays, rare
         i = 0
         for a in args:
             if type(a) is VJPTracer and a._trace is self:
                 primals[i] = a.primal
                 links.append((i, a.idx))
+            elif type(a) is np.ndarray:
+                consts = [i] if consts is None else consts + [i]
             i += 1
         if self.level:
             ans = prim(*primals, **params)
@@ -448,32 +452,29 @@ class VJPTrace:
             return ans
         saved = ans
         reads = prim.reads
-        i = 0
-        for a in primals:
-            if type(a) is np.ndarray:
-                if reads is not None and a.size > _STAND_IN_SIZE and not self.keep_all:
-                    if not _is_read(reads, links, i):
+        if reads is not None and not self.keep_all:
+            # Keep only what the VJP rules read: large unread arrays become free stand-ins.
+            for i, _ in links:
+                p = primals[i]
+                if type(p) is np.ndarray and p.size > _STAND_IN_SIZE and not _is_read(reads, links, i):
+                    primals[i] = _stand_in(p)
+            if type(ans) is np.ndarray and ans.size > _STAND_IN_SIZE and not _is_read(reads, links, ANS):
+                saved = _stand_in(ans)
+        if consts is not None:
+            for i in consts:
+                a = primals[i]
+                if reads is not None and not self.keep_all and not _is_read(reads, links, i):
+                    if a.size > _STAND_IN_SIZE:
                         primals[i] = _stand_in(a)
-                        i += 1
-                        continue
-                if a.flags.writeable and type(args[i]) is np.ndarray:
+                elif a.flags.writeable:
                     self._lock(a, prim.name)  # a constant kept for the sweep
-            i += 1
-        if (
-            reads is not None
-            and type(ans) is np.ndarray
-            and ans.size > _STAND_IN_SIZE
-            and not self.keep_all
-            and not _is_read(reads, links, ANS)
-        ):
-            saved = _stand_in(ans)
         out = self.nvalues
         if prim.multiple_results:
             self.nvalues += len(ans)
-            self.tape.append(TapeEntry(prim, params, primals, saved, links, out))
+            self.tape.append(_entry(TapeEntry, (prim, params, primals, saved, links, out)))
             return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
         self.nvalues = out + 1
-        self.tape.append(TapeEntry(prim, params, primals, saved, links, out))
+        self.tape.append(_entry(TapeEntry, (prim, params, primals, saved, links, out)))
         t = _new_tracer(VJPTracer)  # VJPTracer(ans, out, self) without the __init__ frame
         t.primal = ans
         t.idx = out
@@ -485,7 +486,7 @@ class VJPTrace:
         custom rule; returns one tracer per output."""
         out = self.nvalues
         self.nvalues += len(ans)
-        self.tape.append(TapeEntry(prim, params, primals, ans, links, out))
+        self.tape.append(_entry(TapeEntry, (prim, params, primals, ans, links, out)))
         return tuple(VJPTracer(a, out + k, self) for k, a in enumerate(ans))
 
     def unlock(self) -> None:
@@ -522,23 +523,20 @@ def backward(
         e = tape[n]
         if not retain:
             tape[n] = None
-        prim = e.prim
-        out = e.out
+        prim, params, primals, ans, links, out = e
         if prim.multiple_results:
-            gs = adj[out : out + len(e.ans)]
+            gs = adj[out : out + len(ans)]
             if all(g is None for g in gs):
                 continue
-            g = tuple(_zeros_like(a) if gi is None else gi for gi, a in zip(gs, e.ans))
+            g = tuple(_zeros_like(a) if gi is None else gi for gi, a in zip(gs, ans))
             if not retain:
-                adj[out : out + len(e.ans)] = [None] * len(e.ans)
+                adj[out : out + len(ans)] = [None] * len(ans)
         else:
             g = adj[out]
             if g is None:
                 continue
             if not retain:
                 adj[out] = None
-        links = e.links
-        ans, primals, params = e.ans, e.primals, e.params
         vjp_all = prim.vjp_all
         if vjp_all is not None:
             cts = vjp_all(g, ans, [i for i, _ in links], *primals, **params)
