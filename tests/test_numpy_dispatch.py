@@ -102,16 +102,11 @@ def test_constant_queries():
 
 
 def test_unsupported_function_names_itself():
-    with pytest.raises(TypeError, match="numpy.cumsum"):
-        grad(lambda x: np.cumsum(x).sum())(X)
-    with pytest.raises(TypeError, match="cumsum"):
-        jvp(lambda x: np.cumsum(x), (X,), (X,))
-    with pytest.raises(TypeError, match="sort"):
-        grad(lambda x: np.sort(x).sum())(X)
-    with pytest.raises(TypeError, match="numpy.linalg.norm"):
-        grad(lambda x: np.linalg.norm(x))(X)
-    with pytest.raises(TypeError, match="arctan2"):
-        grad(lambda x: np.arctan2(x, 1.0).sum())(X)
+    # functions wengert has no rule for (yet): the error names them instead of failing obscurely
+    with pytest.raises(TypeError, match="numpy.interp"):
+        grad(lambda x: np.interp(x, [0.0, 1.0], [0.0, 2.0]).sum())(X)
+    with pytest.raises(TypeError, match="unwrap"):
+        jvp(lambda x: np.unwrap(x), (X,), (X,))
     with pytest.raises(TypeError, match="add.accumulate"):
         grad(lambda x: np.add.accumulate(x).sum())(X)
 
