@@ -209,3 +209,12 @@ def test_derivative_with_respect_to_a_cotangent_or_a_tangent():
     x = np.array([0.2, 0.9])
     J = jacfwd(lambda u: vjp(wnp.sin, x)[1](u)[0])(np.ones(2))
     close(J, np.diag(np.cos(x)))
+
+
+def test_forward_over_reverse_through_indexing_with_traced_adjoint():
+    # x[0] and x*x both send cotangent to x; at second order the adjoint already there is a
+    # tracer, so the sweep must not take the in-place scatter path.
+    x = np.arange(3.0)
+    g, hv = jvp(grad(lambda x: x[0] + wnp.sum(x * x)), (x,), (np.ones(3),))
+    np.testing.assert_allclose(g, [1.0, 2.0, 4.0])
+    np.testing.assert_allclose(hv, [2.0, 2.0, 2.0])

@@ -540,7 +540,12 @@ def backward(
         vjp_all = prim.vjp_all
         if vjp_all is not None:
             cts = vjp_all(g, ans, [i for i, _ in links], *primals, **params)
-        elif prim.vjp_add_into is not None and observe is None and type(g) is ndarray:
+        elif (
+            prim.vjp_add_into is not None
+            and observe is None
+            and type(g) is ndarray
+            and all(type(adj[vid]) in _PLAIN for _, vid in links)
+        ):
             for i, vid in links:  # scatter straight into an accumulator this sweep owns
                 a = adj[vid]
                 if a is None or vid not in owned or a.dtype != g.dtype:
@@ -582,6 +587,9 @@ def backward(
     if not retain:
         trace.tape = []
     return adj
+
+
+_PLAIN = (type(None), np.ndarray)  # adjoints the in-place paths may touch (not tracers)
 
 
 def _zeros_like(a: Any) -> Any:
