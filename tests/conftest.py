@@ -13,3 +13,10 @@ import wengert.core
 @pytest.fixture(autouse=True)
 def _stand_ins_everywhere(monkeypatch):
     monkeypatch.setattr(wengert.core, "_STAND_IN_SIZE", -1)
+
+
+# Property tests draw the same examples on every run, so a failure in CI reproduces locally.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("wengert", derandomize=True, deadline=None)
+settings.load_profile("wengert")

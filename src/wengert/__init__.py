@@ -21,6 +21,7 @@ from wengert.api import (
 )
 from wengert.core import UnexpectedTracerError, is_traced, primal_value
 from wengert.custom import checkpoint, custom_jvp, custom_vjp
+from wengert.graph import EvaluationGraph, evaluation_graph
 from wengert.testing import check_grads
 from wengert.tracing import EvaluationTrace, evaluation_trace
 from wengert.tree import register_pytree_node, tree_flatten, tree_leaves, tree_map, tree_unflatten
@@ -45,6 +46,8 @@ __all__ = [
     "check_grads",
     "evaluation_trace",
     "EvaluationTrace",
+    "evaluation_graph",
+    "EvaluationGraph",
     "is_traced",
     "primal_value",
     "UnexpectedTracerError",

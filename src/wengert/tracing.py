@@ -2,7 +2,8 @@
 
 :func:`evaluation_trace` records ``f`` once on a reverse-mode tape, names its values v₋ₙ₊₁ … v₀
 (inputs) and v₁ … v_N (intermediates), replays the tape through the primitives' JVP rules for
-the forward tangent trace, and sweeps it once backwards for the reverse adjoint trace.
+the forward tangent trace, and sweeps it once backwards for the reverse adjoint trace.  Long
+tables show their first and last rows; :meth:`EvaluationTrace.graph` draws the trace.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,12 +30,16 @@ from wengert.core import (
 )
 from wengert.tree import TreeDef, tree_flatten, tree_unflatten
 
-__all__ = ["evaluation_trace", "EvaluationTrace", "TraceEntry", "AdjointStep"]
+__all__ = ["evaluation_trace", "EvaluationTrace", "TraceEntry", "AdjointStep", "Elision"]
+
+if TYPE_CHECKING:
+    from wengert.graph import EvaluationGraph
 
 _DOT = "\u0307"  # combining dot above: v̇
 _BAR = "\u0304"  # combining macron: v̄
 _MINUS = "\u2212"
 _UNKNOWN = object()  # the tangent of an op recorded without a JVP rule (custom_vjp, checkpoint)
+MAX_ROWS = 60  # rows a printed table shows before it elides its middle
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +129,8 @@ class EvaluationTrace:
     """The evaluation trace of ``function`` at one point: a forward primal trace, a forward
     tangent trace for the direction ẋ (``direction``), and a reverse adjoint trace for the seed
     ȳ (``cotangent``).  Print it, or render it with :meth:`to_text`, :meth:`to_markdown`,
-    :meth:`to_html`; :meth:`to_dict` gives every number."""
+    :meth:`to_html`; :meth:`to_dict` gives every number, :meth:`graph` the computational
+    graph (DOT, SVG, PNG), :meth:`summary` the values counted by operation and shape."""
 
     function: str
     prefix: str
@@ -187,29 +194,110 @@ class EvaluationTrace:
 
     # -- rendering ----------------------------------------------------------------------------
 
-    def tables(self, parts: Sequence[str] = ("forward", "reverse"), digits: int = 6) -> list:
-        """The tables as ``(title, [(group header, width)], rows)``; a row of ``None`` is a rule."""
+    def tables(
+        self,
+        parts: Sequence[str] = ("forward", "reverse"),
+        digits: int = 6,
+        max_rows: int | None = None,
+    ) -> list:
+        """The tables as ``(title, [(group header, width)], rows)``; a row of ``None`` is a rule.
+
+        With more than ``max_rows`` rows a table keeps its first and last rows, and an
+        :class:`Elision` row in between says how many were left out."""
         builders = {"forward": self._forward_table, "reverse": self._reverse_table}
+        if isinstance(parts, str):
+            parts = (parts,)
         unknown = [p for p in parts if p not in builders]
         if unknown:
             raise ValueError(f"unknown table {unknown[0]!r}: choose from 'forward', 'reverse'")
-        return [builders[p](digits) for p in parts]
+        if max_rows is not None and (not isinstance(max_rows, (int, np.integer)) or max_rows < 2):
+            raise ValueError(f"max_rows must be None or an integer of at least 2, not {max_rows!r}")
+        return [_elide(*builders[p](digits), max_rows) for p in parts]
 
-    def to_text(self, parts: Sequence[str] = ("forward", "reverse"), digits: int = 6) -> str:
-        """Plain-text tables: primal beside tangent trace, then primal beside adjoint trace."""
-        return "\n\n".join(_text_table(*t) for t in self.tables(parts, digits))
+    def to_text(
+        self,
+        parts: Sequence[str] = ("forward", "reverse"),
+        digits: int = 6,
+        max_rows: int | None = MAX_ROWS,
+    ) -> str:
+        """Plain-text tables: primal beside tangent trace, then primal beside adjoint trace.
 
-    def to_markdown(self, parts: Sequence[str] = ("forward", "reverse"), digits: int = 6) -> str:
+        Longer tables than ``max_rows`` rows show their first and last rows (``None``: all)."""
+        return "\n\n".join(_text_table(*t) for t in self.tables(parts, digits, max_rows))
+
+    def to_markdown(
+        self,
+        parts: Sequence[str] = ("forward", "reverse"),
+        digits: int = 6,
+        max_rows: int | None = MAX_ROWS,
+    ) -> str:
         """The same tables in (GitHub-flavoured) Markdown."""
-        return "\n\n".join(_markdown_table(*t) for t in self.tables(parts, digits))
+        return "\n\n".join(_markdown_table(*t) for t in self.tables(parts, digits, max_rows))
 
-    def to_html(self, parts: Sequence[str] = ("forward", "reverse"), digits: int = 6) -> str:
+    def to_html(
+        self,
+        parts: Sequence[str] = ("forward", "reverse"),
+        digits: int = 6,
+        max_rows: int | None = MAX_ROWS,
+    ) -> str:
         """The same tables as an HTML fragment."""
-        body = "\n".join(_html_table(*t) for t in self.tables(parts, digits))
+        body = "\n".join(_html_table(*t) for t in self.tables(parts, digits, max_rows))
         return f'<div class="wengert-trace">\n{body}\n</div>'
 
+    # -- the graph ----------------------------------------------------------------------------
+
+    def graph(self, **options: Any) -> EvaluationGraph:
+        """The evaluation graph (the Wengert list as a DAG); ``options`` are those of
+        :func:`wengert.graph.evaluation_graph` (``tangent``, ``adjoint``, ``partials``,
+        ``max_nodes``, ``collapse``, ...)."""
+        from wengert.graph import evaluation_graph
+
+        return evaluation_graph(self, **options)
+
+    def to_dot(self, **options: Any) -> str:
+        """The evaluation graph as Graphviz DOT text (no Graphviz needed)."""
+        return self.graph(**options).to_dot()
+
+    def save_graph(self, path: str | Path, **options: Any) -> Path:
+        """Write the evaluation graph to ``path`` (``.svg``, ``.png`` or ``.dot``); see
+        :meth:`wengert.graph.EvaluationGraph.save`."""
+        return self.graph(**options).save(path)
+
+    def summary(self) -> str:
+        """The values counted by operation, shape and dtype: a text table for large traces."""
+        from wengert.graph import operation_summary
+
+        groups = operation_summary(self)
+        rows = [
+            [
+                g.op,
+                "scalar" if g.shape == () else "×".join(map(str, g.shape)),
+                str(g.dtype),
+                f"{g.count:,}",
+                self[g.indices[0]].name
+                + ("" if g.count == 1 else f" … {self[g.indices[-1]].name}"),
+            ]
+            for g in groups
+        ]
+        title = (
+            f"{self.function}: {len(self.entries):,} values ({len(self.inputs)} inputs, "
+            f"{len(self.operations):,} operations) in {len(groups)} groups"
+        )
+        groups_hdr = [("operation", 1), ("shape", 1), ("dtype", 1), ("count", 1), ("values", 1)]
+        return _text_table(title, groups_hdr, rows)
+
     def _repr_html_(self) -> str:
-        return self.to_html()
+        page = self.to_html()
+        picture = self._repr_svg_()
+        if picture is None:
+            return page
+        svg = picture[picture.find("<svg") :]
+        return page[: -len("</div>")] + f'<div class="wengert-graph">{svg}</div>\n</div>'
+
+    def _repr_svg_(self) -> str | None:
+        """The evaluation graph as SVG for Jupyter, when Graphviz is installed (else None)."""
+        g = self.graph(tangent=True, adjoint=True)
+        return g._repr_svg_()
 
     def __str__(self) -> str:
         return self.to_text()
@@ -795,9 +883,29 @@ def _pad(s: str, w: int) -> str:
     return s + " " * (w - _width(s))
 
 
+@dataclass(frozen=True)
+class Elision:
+    """The row standing for the ``count`` middle rows a long table leaves out."""
+
+    count: int
+
+    def text(self) -> str:
+        """The line that stands for the left-out rows."""
+        return f"⋮  {self.count:,} rows not shown (max_rows=None shows them all)"
+
+
+def _elide(title: str, groups: list, rows: list, max_rows: int | None) -> tuple:
+    if max_rows is None or len(rows) <= max_rows:
+        return title, groups, rows
+    head, tail = (max_rows + 1) // 2, max_rows // 2
+    rows = rows[:head] + [Elision(len(rows) - head - tail)] + rows[len(rows) - tail :]
+    return title, groups, rows
+
+
 def _text_table(title: str, groups: list, rows: list) -> str:
     ncols = sum(w for _, w in groups)
-    widths = [max([_width(r[c]) for r in rows if r is not None] + [0]) for c in range(ncols)]
+    cells = [r for r in rows if isinstance(r, list)]
+    widths = [max([_width(r[c]) for r in cells] + [0]) for c in range(ncols)]
     spans, start = [], 0
     for header, w in groups:
         cols = list(range(start, start + w))
@@ -813,7 +921,7 @@ def _text_table(title: str, groups: list, rows: list) -> str:
 
     rule = "─┼─".join("─" * inner for _, _, inner in spans)
     out = [title, "", " │ ".join(_pad(h, inner) for h, _, inner in spans).rstrip(), rule]
-    out += [rule if r is None else line(r) for r in rows]
+    out += [rule if r is None else r.text() if isinstance(r, Elision) else line(r) for r in rows]
     return "\n".join(out)
 
 
@@ -828,6 +936,9 @@ def _markdown_table(title: str, groups: list, rows: list) -> str:
     out.append("|" + "|".join("---" for _ in groups) + "|")
     for r in rows:
         if r is None:
+            continue
+        if isinstance(r, Elision):
+            out.append("| " + " | ".join([_md_escape(r.text())] + [""] * (len(groups) - 1)) + " |")
             continue
         cells, start = [], 0
         for _, w in groups:
@@ -856,7 +967,13 @@ def _html_table(title: str, groups: list, rows: list) -> str:
     for body in bodies:
         if not body:
             continue
-        trs = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in body)
+        ncols = sum(w for _, w in groups)
+        trs = "\n".join(
+            f'<tr><td colspan="{ncols}" style="text-align:center">{esc(r.text())}</td></tr>'
+            if isinstance(r, Elision)
+            else "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>"
+            for r in body
+        )
         parts.append(f'<tbody style="border-top:1px solid">\n{trs}\n</tbody>')
     parts.append("</table>")
     return "\n".join(parts)

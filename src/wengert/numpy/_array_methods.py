@@ -11,11 +11,13 @@ import numpy as _np
 
 from wengert.core import Primitive, Tracer, primal_value
 
+from . import _construction as B
 from . import _contract as C
 from . import _elementwise as E
 from . import _indexing as I
 from . import _reductions as R
 from . import _shape as S
+from . import _sorting as O
 
 
 def _const(f):
@@ -28,11 +30,16 @@ def _const(f):
 
 
 def _setitem(self, key, value):
-    raise TypeError(
-        "traced arrays cannot be assigned to in place (x[idx] = v): the old value is needed for "
-        "the backward sweep. Build the new array functionally, e.g. with "
-        "wengert.numpy.where(mask, v, x) or wengert.numpy.concatenate."
-    )
+    """``x[idx] = v``: a functional update that the tracer ``x`` is rebound to (see _update)."""
+    from . import _update
+
+    _update.setitem(self, key, value)
+
+
+def _copy(x):
+    from . import _update
+
+    return _update.copy(x)
 
 
 def _reshape_method(self, *shape, **kw):
@@ -96,7 +103,7 @@ _METHODS = {
     "astype": E.astype,
     "conj": lambda s: E.conj(s),
     "conjugate": lambda s: E.conj(s),
-    "copy": lambda s: s,  # traced arrays are immutable, so a copy is the value itself
+    "copy": lambda s, order="K": _copy(s),  # a new tracer: x[idx] = v on it leaves s alone
     "item": _item,
     "tolist": _item,
     "argmax": _const(_np.argmax),
@@ -105,6 +112,24 @@ _METHODS = {
     "nonzero": _const(_np.nonzero),
     "all": _const(_np.all),
     "any": _const(_np.any),
+    # coverage of sorting, shape and cumulative methods (wengert.numpy._sorting/_shape/...)
+    "cumsum": R.cumsum,
+    "cumprod": R.cumprod,
+    "ptp": R.ptp,
+    "repeat": S.repeat,
+    "take": O.take,
+    "trace": S.trace,
+    "diagonal": S.diagonal,
+    "compress": O.compress_method,
+    "round": O.round_method,
+    "searchsorted": _const(_np.searchsorted),
+    "argpartition": _const(_np.argpartition),
+    "sort": O.in_place_method("sort", "x = wengert.numpy.sort(x) (or np.sort(x))"),
+    "partition": O.in_place_method("partition", "x = wengert.numpy.partition(x, kth)"),
+    "fill": O.in_place_method("fill", "wengert.numpy.full_like(x, value)"),
+    "put": O.in_place_method("put", "wengert.numpy.where or wengert.numpy.concatenate"),
+    "resize": O.in_place_method("resize", "x = wengert.numpy.reshape(x, shape)"),
+    "__array__": B.no_array_conversion,
 }
 
 # o ⊕ x for a traced x: the primitive with the operands in their written order
@@ -133,6 +158,10 @@ def _ufunc_table() -> dict:
         "floor_divide", "isfinite", "isnan", "isinf", "signbit", "equal", "not_equal", "less",
         "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_not",
         "logical_xor",
+        # the other differentiable (or zero-derivative) ufuncs, see _elementwise.py
+        "arctan2", "hypot", "logaddexp", "logaddexp2", "float_power", "fmod", "remainder", "mod",
+        "divmod", "cbrt", "deg2rad", "rad2deg", "radians", "degrees", "exp2", "log2", "log10",
+        "fabs", "fmax", "fmin", "heaviside", "copysign", "ldexp", "frexp", "modf", "spacing",
     ]  # fmt: skip
     table = {getattr(_np, n): getattr(E, n) for n in names}
     table[_np.matmul] = C.matmul

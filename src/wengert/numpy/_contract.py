@@ -14,6 +14,7 @@ import numpy as _np
 from wengert.core import Primitive, primal_value
 
 from . import _elementwise as E
+from . import _indexing as I
 from . import _reductions as R
 from . import _shape as S
 
@@ -315,3 +316,134 @@ def vdot(a, b):
 # What each VJP reads (see Primitive.saving): matmul needs both operands, not the product;
 # einsum keeps the default (every operand).
 matmul_p.saving((1,), (0,))
+
+
+# ---------------------------------------------------------------------------------------------
+# kron and cross: composites of broadcasting products
+# ---------------------------------------------------------------------------------------------
+
+
+def kron(a, b):
+    """Kronecker product: blocks a_ij·b.  An interleaved broadcast product, reshaped."""
+    from ._construction import asarray
+
+    a, b = asarray(a), asarray(b)
+    sa, sb = _shape(a), _shape(b)
+    if not sa or not sb:
+        return E.multiply(a, b)
+    nd = max(len(sa), len(sb))
+    sa = (1,) * (nd - len(sa)) + sa
+    sb = (1,) * (nd - len(sb)) + sb
+    a2 = S.reshape(a, tuple(x for d in sa for x in (d, 1)))
+    b2 = S.reshape(b, tuple(x for d in sb for x in (1, d)))
+    return S.reshape(E.multiply(a2, b2), tuple(p * q for p, q in zip(sa, sb)))
+
+
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross product of 3-vectors (or 2-vectors, taken with a zero third component; two
+    2-vectors give the scalar z-component) along ``axisa``/``axisb``, broadcasting the rest."""
+    from ._construction import asarray
+
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = S.moveaxis(asarray(a), axisa, -1)
+    b = S.moveaxis(asarray(b), axisb, -1)
+    na, nb_ = _shape(a)[-1], _shape(b)[-1]
+    if na not in (2, 3) or nb_ not in (2, 3):
+        raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+
+    def comp(x, n, k):
+        return None if k >= n else x[..., k]
+
+    a0, a1, a2 = (comp(a, na, k) for k in range(3))
+    b0, b1, b2 = (comp(b, nb_, k) for k in range(3))
+
+    def term(p, q, r, s):  # p·q − r·s, with None as zero
+        first = None if p is None or q is None else p * q
+        second = None if r is None or s is None else r * s
+        if second is None:
+            return first
+        return -second if first is None else first - second
+
+    z = term(a0, b1, a1, b0)
+    if na == 2 and nb_ == 2:
+        return z
+    c = S.stack(S.broadcast_arrays(term(a1, b2, a2, b1), term(a2, b0, a0, b2), z), axis=-1)
+    return S.moveaxis(c, -1, axisc)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-D convolution and correlation: one primitive, the full convolution along the last axis
+# (leading axes broadcast, which batched tangents use); the modes are slices of it.
+# ---------------------------------------------------------------------------------------------
+
+
+def _conv_impl(a, v):
+    a, v = _np.asarray(a), _np.asarray(v)
+    if a.ndim == 1 and v.ndim == 1:
+        return _np.convolve(a, v)
+    m = v.shape[-1]
+    padded = _np.pad(a, [(0, 0)] * (a.ndim - 1) + [(m - 1, m - 1)])
+    windows = _np.lib.stride_tricks.sliding_window_view(padded, m, axis=-1)
+    return _np.einsum("...kj,...j->...k", windows, v[..., ::-1])
+
+
+def _conv_transpose(g, other, n):
+    """Σ_k g_k·w_{k−i} for i < n: the full convolution of g with w reversed, middle part."""
+    m = _shape(other)[-1]
+    full = conv_p(g, I.getitem(other, (Ellipsis, slice(None, None, -1))))
+    return I.getitem(full, (Ellipsis, slice(m - 1, m - 1 + n)))
+
+
+conv_p = Primitive("convolve", _conv_impl, fmt="{0} ∗ {1}")
+conv_p.defjvp(lambda t, ans, a, v: conv_p(t, v), lambda t, ans, a, v: conv_p(a, t))
+conv_p.defvjp(
+    lambda g, ans, a, v: E.unbroadcast(_conv_transpose(g, v, _shape(a)[-1]), a),
+    lambda g, ans, a, v: E.unbroadcast(_conv_transpose(g, a, _shape(v)[-1]), v),
+)
+conv_p.saving((1,), (0,))
+
+
+def _conv_mode(full, n, m, mode, swapped_centre):
+    lo, hi = min(n, m), max(n, m)
+    if mode == "full":
+        return full
+    if mode == "same":
+        start, length = (lo // 2 if swapped_centre else (lo - 1) // 2), hi
+    elif mode == "valid":
+        start, length = lo - 1, hi - lo + 1
+    else:
+        raise ValueError(f"mode must be one of 'full', 'same' or 'valid', not {mode!r}")
+    return I.getitem(full, slice(start, start + length))
+
+
+def _vectors(a, v, name):
+    from ._construction import asarray
+
+    a, v = asarray(a), asarray(v)
+    if _np.ndim(primal_value(a)) == 0:
+        a = S.reshape(a, (1,))
+    if _np.ndim(primal_value(v)) == 0:
+        v = S.reshape(v, (1,))
+    if _np.ndim(primal_value(a)) != 1 or _np.ndim(primal_value(v)) != 1:
+        raise ValueError(f"{name}: object too deep for desired array (inputs must be 1-D)")
+    n, m = _shape(a)[0], _shape(v)[0]
+    if n == 0 or m == 0:
+        raise ValueError(f"{name}: inputs cannot be empty")
+    return a, v, n, m
+
+
+def convolve(a, v, mode="full"):
+    """Discrete linear convolution (a ∗ v)_k = Σ_i a_i·v_{k−i} of two 1-D arrays; ``mode``
+    'full', 'same' or 'valid' takes NumPy's part of it.  Bilinear: the VJP in ``a`` is the
+    correlation of the cotangent with ``v``, and likewise for ``v``."""
+    a, v, n, m = _vectors(a, v, "convolve")
+    return _conv_mode(conv_p(a, v), n, m, mode, False)
+
+
+def correlate(a, v, mode="valid"):
+    """Cross-correlation c_k = Σ_n a_{n+k}·conj(v_n) of two 1-D arrays, NumPy's modes
+    ('valid' by default): the convolution of ``a`` with conj(v) reversed."""
+    a, v, n, m = _vectors(a, v, "correlate")
+    w = I.getitem(E.conj(v) if _np.iscomplexobj(primal_value(v)) else v, slice(None, None, -1))
+    return _conv_mode(conv_p(a, w), n, m, mode, m > n)

@@ -1,0 +1,479 @@
+"""Pooling: max and average pooling in 1-3 dimensions, global pooling, and max unpooling.
+
+Average pooling is linear: a window-sum primitive and its transpose (a window-spread), each
+the other's VJP.  Max pooling picks, per window, the flat in-plane index of its maximum (a
+constant) and gathers there; the gather and the matching scatter-add are each other's VJP.
+Every kernel loops over kernel offsets only (a handful of strided slices), never over pixels.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as _np
+
+import wengert.numpy as wnp
+from wengert.core import ANS, Primitive, primal_value
+from wengert.nn.functional._types import Array, Size
+from wengert.numpy import _elementwise as E
+
+from ._conv import Geometry, _ints, _shape, resolve_padding
+
+__all__ = [
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "global_avg_pool",
+    "global_max_pool",
+    "max_unpool1d",
+    "max_unpool2d",
+]
+
+
+def _prod(t) -> int:
+    n = 1
+    for v in t:
+        n *= v
+    return n
+
+
+def _offsets(kernel, geom: Geometry, out):
+    """(kernel offset, slices of the padded grid that this offset sees for every output)."""
+    for kidx in itertools.product(*[range(k) for k in kernel]):
+        yield (
+            kidx,
+            tuple(
+                slice(ki * r, ki * r + s * (o - 1) + 1, s)
+                for ki, r, s, o in zip(kidx, geom.dilation, geom.stride, out)
+            ),
+        )
+
+
+def _pad_last(x, geom: Geometry, value=0):
+    d = len(geom.lo)
+    if not any(geom.lo) and not any(geom.hi):
+        return x
+    width = [(0, 0)] * (x.ndim - d) + list(zip(geom.lo, geom.hi))
+    return _np.pad(x, width, constant_values=value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Window sum and its transpose (average pooling)
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_tiling(geom: Geometry, kernel) -> bool:
+    """Windows that tile the input: stride = kernel, no padding, no dilation."""
+    return (
+        tuple(geom.stride) == tuple(kernel)
+        and not any(geom.lo + geom.hi)
+        and all(r == 1 for r in geom.dilation)
+    )
+
+
+def _window_sum_impl(x, geom, kernel):
+    d = len(kernel)
+    out = geom.out_shape(x.shape[-d:], kernel)
+    xp = _pad_last(x, geom)
+    acc = None
+    for _, sl in _offsets(kernel, geom, out):
+        v = xp[(Ellipsis,) + sl]
+        acc = v.copy() if acc is None else _np.add(acc, v, out=acc)
+    return acc
+
+
+def _window_spread_impl(g, geom, kernel, spatial):
+    d = len(kernel)
+    out = g.shape[-d:]
+    if _is_tiling(geom, kernel):  # each input element in at most one window: repeat
+        up = _upsample(g, kernel)
+        if up.shape[-d:] == tuple(spatial):
+            return up
+        xp = _np.zeros(g.shape[:-d] + tuple(spatial), g.dtype)
+        xp[(Ellipsis,) + tuple(slice(0, n) for n in up.shape[-d:])] = up
+        return xp
+    full = tuple(
+        max(n + a + b, (o - 1) * s + r * (k - 1) + 1)
+        for n, a, b, o, s, r, k in zip(
+            spatial, geom.lo, geom.hi, out, geom.stride, geom.dilation, kernel
+        )
+    )
+    xp = _np.zeros(g.shape[:-d] + full, g.dtype)
+    for _, sl in _offsets(kernel, geom, out):
+        xp[(Ellipsis,) + sl] += g
+    return xp[(Ellipsis,) + tuple(slice(a, a + n) for a, n in zip(geom.lo, spatial))]
+
+
+window_sum_p = Primitive("window_sum", _window_sum_impl, fmt="window_sum {0}")
+window_spread_p = Primitive("window_spread", _window_spread_impl, fmt="window_spread {0}")
+window_sum_p.defjvp(lambda t, ans, x, geom, kernel: window_sum_p(t, geom=geom, kernel=kernel))
+window_sum_p.defvjp(
+    lambda g, ans, x, geom, kernel: window_spread_p(
+        g, geom=geom, kernel=kernel, spatial=_shape(x)[-len(kernel) :]
+    )
+)
+window_spread_p.defjvp(
+    lambda t, ans, g, geom, kernel, spatial: window_spread_p(
+        t, geom=geom, kernel=kernel, spatial=spatial
+    )
+)
+window_spread_p.defvjp(
+    lambda c, ans, g, geom, kernel, spatial: window_sum_p(c, geom=geom, kernel=kernel)
+)
+window_sum_p.saving(())
+window_spread_p.saving(())
+
+# ---------------------------------------------------------------------------------------------
+# Gather at / scatter-add to flat in-plane indices (max pooling, max unpooling)
+# ---------------------------------------------------------------------------------------------
+
+
+def _gather_impl(x, idx, nsp, unique):
+    """x (..., *S) and idx (..., *O) of flat indices into S → x at idx, shape (..., *O)."""
+    lead = x.shape[: x.ndim - nsp]
+    x2 = x.reshape(lead + (-1,))
+    i2 = idx.reshape(idx.shape[: idx.ndim - nsp] + (-1,))
+    i2 = i2.reshape((1,) * (x2.ndim - i2.ndim) + i2.shape)
+    y = _np.take_along_axis(x2, i2, axis=-1)
+    return y.reshape(lead + idx.shape[idx.ndim - nsp :])
+
+
+def _scatter_impl(g, idx, nsp, spatial, unique):
+    """The transpose of the gather: zeros of shape (..., *spatial) with g added at idx."""
+    lead = g.shape[: g.ndim - nsp]
+    p = _prod(spatial)
+    g2 = g.reshape(lead + (-1,))
+    i2 = idx.reshape(idx.shape[: idx.ndim - nsp] + (-1,))
+    i2 = _np.broadcast_to(i2.reshape((1,) * (g2.ndim - i2.ndim) + i2.shape), g2.shape)
+    if unique:
+        out = _np.zeros(lead + (p,), g.dtype)
+        _np.put_along_axis(out, i2, g2, axis=-1)
+    elif g.dtype.kind == "f":
+        rows = _np.arange(_prod(lead)).reshape(lead + (1,)) * p
+        out = _np.bincount((rows + i2).ravel(), weights=g2.ravel(), minlength=_prod(lead) * p)
+        out = out.astype(g.dtype, copy=False).reshape(lead + (p,))
+    else:
+        out = _np.zeros(lead + (p,), g.dtype)
+        rows = _np.indices(g2.shape, sparse=True)
+        _np.add.at(out, tuple(rows[:-1]) + (i2,), g2)
+    return out.reshape(lead + tuple(spatial))
+
+
+gather_p = Primitive("plane_gather", _gather_impl, fmt="{0}[argmax]")
+scatter_p = Primitive("plane_scatter_add", _scatter_impl, fmt="scatter {0}")
+gather_p.defjvp(lambda t, ans, x, idx, nsp, unique: gather_p(t, idx=idx, nsp=nsp, unique=unique))
+gather_p.defvjp(
+    lambda g, ans, x, idx, nsp, unique: scatter_p(
+        g, idx=idx, nsp=nsp, spatial=_shape(x)[-nsp:], unique=unique
+    )
+)
+scatter_p.defjvp(
+    lambda t, ans, g, idx, nsp, spatial, unique: scatter_p(
+        t, idx=idx, nsp=nsp, spatial=spatial, unique=unique
+    )
+)
+scatter_p.defvjp(
+    lambda c, ans, g, idx, nsp, spatial, unique: gather_p(c, idx=idx, nsp=nsp, unique=unique)
+)
+gather_p.saving(())
+scatter_p.saving(())
+
+
+def _argmax_indices(xv, kernel, geom: Geometry):
+    """Flat in-plane index of each window's maximum (the first one on ties), shape (..., *O)."""
+    d = len(kernel)
+    spatial = xv.shape[-d:]
+    out = geom.out_shape(spatial, kernel)
+    fill = -_np.inf if xv.dtype.kind == "f" else _np.iinfo(xv.dtype).min
+    xp = _pad_last(xv, geom, value=fill)
+    best = arg = None
+    for n, (_, sl) in enumerate(_offsets(kernel, geom, out)):
+        v = xp[(Ellipsis,) + sl]
+        if best is None:
+            best = v.copy()
+            arg = _np.zeros(v.shape, _np.intp)
+        else:
+            better = v > best
+            _np.copyto(best, v, where=better)
+            arg[better] = n
+    plane = _np.array([_prod(spatial[i + 1 :]) for i in range(d)])
+    koff = _np.array(
+        [
+            sum(ki * r * ps for ki, r, ps in zip(kidx, geom.dilation, plane))
+            for kidx, _ in _offsets(kernel, geom, out)
+        ]
+    )
+    base = 0
+    for i in range(d):
+        o = _np.arange(out[i]) * geom.stride[i] - geom.lo[i]
+        base = _np.add.outer(base, o * plane[i]) if i else o * plane[i]
+    return base + koff[arg], best
+
+
+# ---------------------------------------------------------------------------------------------
+# Public pooling functions
+# ---------------------------------------------------------------------------------------------
+
+
+def _geometry(x, d, kernel_size, stride, padding, dilation, who):
+    xs = _shape(x)
+    if len(xs) < d + 1:
+        raise ValueError(f"{who}: x must be (N, C, *spatial) with {d} spatial axes, got {xs}")
+    kernel = _ints(kernel_size, d, "kernel_size")
+    stride = kernel if stride is None else _ints(stride, d, "stride")
+    dilation = _ints(dilation, d, "dilation")
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{who}: kernel_size, stride and dilation must be positive")
+    lo, hi = resolve_padding(padding, d, xs[-d:], kernel, stride, dilation, who)
+    for a, b, k, r in zip(lo, hi, kernel, dilation):
+        if max(a, b) > (r * (k - 1) + 1) // 2:
+            raise ValueError(
+                f"{who}: padding {padding!r} exceeds half the (dilated) kernel {kernel}: some "
+                "windows would see only padding"
+            )
+    geom = Geometry(stride, lo, hi, dilation, 1)
+    if min(geom.out_shape(xs[-d:], kernel)) < 1:
+        raise ValueError(f"{who}: kernel {kernel} is larger than the padded input {xs[-d:]}")
+    return kernel, geom
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pooling over tiling windows (stride = kernel, no padding or dilation): a primitive whose
+# derivative is the constant "argmax" mask M (1 at the maximum of each window, ties sharing
+# equally): JVP Σ_window M·t, VJP M·spread(g).  Both are linear, so higher orders are exact.
+# ---------------------------------------------------------------------------------------------
+
+
+def _tiles(x, kernel):
+    """x (..., *S) cropped to whole tiles and split: (..., O₁, k₁, O₂, k₂, ...), a view when
+    nothing is cropped."""
+    d = len(kernel)
+    sp = x.shape[x.ndim - d :]
+    out = tuple(n // k for n, k in zip(sp, kernel))
+    x = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
+    split = sum(((o, k) for o, k in zip(out, kernel)), ())
+    return x.reshape(x.shape[: x.ndim - d] + split), out
+
+
+def _tile_axes(lead, d):
+    return tuple(lead + 2 * i + 1 for i in range(d))
+
+
+def _tile_slices(lead, kernel):
+    """Index tuples picking kernel offset k of every tile of a ``_tiles`` view."""
+    for kidx in itertools.product(*[range(k) for k in kernel]):
+        yield (slice(None),) * lead + sum(((slice(None), ki) for ki in kidx), ())
+
+
+def _tile_max_impl(x, kernel):
+    # an elementwise maximum per kernel offset: NumPy reduces slowly over the strided tile axes
+    t, _ = _tiles(x, kernel)
+    lead = x.ndim - len(kernel)
+    acc = None
+    for sl in _tile_slices(lead, kernel):
+        acc = t[sl].copy() if acc is None else _np.maximum(acc, t[sl], out=acc)
+    return acc
+
+
+def _upsample(a, kernel):
+    """Each element of ``a`` repeated over its tile (last len(kernel) axes)."""
+    d = len(kernel)
+    for i, k in enumerate(kernel):
+        a = _np.repeat(a, k, axis=a.ndim - d + i)
+    return a
+
+
+def _tile_mask(x, ans, kernel):
+    """The constant M (x-shaped): 1/(number of maxima) at each window's maxima, else 0."""
+    xv, av = _np.asarray(primal_value(x)), _np.asarray(primal_value(ans))
+    d = len(kernel)
+    lead = xv.ndim - d
+    covered = tuple(slice(0, o * k) for o, k in zip(av.shape[lead:], kernel))
+    eq = xv[(Ellipsis,) + covered] == _upsample(av, kernel)
+    dt = E._mask(True, x).dtype
+    m = eq.astype(dt)
+    if _np.count_nonzero(eq) > av.size:  # ties: share the derivative equally among them
+        m /= _upsample(_window_sum_impl(m, _tile_geom(kernel), kernel), kernel)
+    if m.shape != xv.shape:
+        full = _np.zeros(xv.shape, dt)
+        full[(Ellipsis,) + covered] = m
+        m = full
+    return m
+
+
+def _tile_geom(kernel):
+    d = len(kernel)
+    return Geometry(tuple(kernel), (0,) * d, (0,) * d, (1,) * d, 1)
+
+
+tile_max_p = Primitive("max_pool", _tile_max_impl, fmt="maxpool {0}")
+tile_max_p.defjvp(
+    lambda t, ans, x, kernel: window_sum_p(
+        t * _tile_mask(x, ans, kernel), geom=_tile_geom(kernel), kernel=kernel
+    )
+)
+tile_max_p.defvjp(
+    lambda g, ans, x, kernel: (
+        window_spread_p(
+            g, geom=_tile_geom(kernel), kernel=kernel, spatial=_shape(x)[-len(kernel) :]
+        )
+        * _tile_mask(x, ans, kernel)
+    )
+)
+tile_max_p.saving((0, ANS))
+
+
+def _max_pool(x, d, kernel_size, stride, padding, dilation, return_indices, who):
+    kernel, geom = _geometry(x, d, kernel_size, stride, padding, dilation, who)
+    if _is_tiling(geom, kernel) and not return_indices:
+        return tile_max_p(x, kernel=kernel)
+    xv = primal_value(x)
+    idx, best = _argmax_indices(_np.asarray(xv), kernel, geom)
+    # windows that do not overlap pick distinct elements: the scatter can assign, not add
+    unique = all(s >= r * (k - 1) + 1 for s, r, k in zip(geom.stride, geom.dilation, kernel))
+    y = best if x is xv else gather_p(x, idx=idx, nsp=d, unique=unique)
+    return (y, idx) if return_indices else y
+
+
+def max_pool1d(
+    x: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    dilation: Size = 1,
+    return_indices: bool = False,
+) -> Array:
+    """1-D max pooling of ``x`` (N, C, L) (stride defaults to kernel_size; padding with −∞)."""
+    return _max_pool(x, 1, kernel_size, stride, padding, dilation, return_indices, "max_pool1d")
+
+
+def max_pool2d(
+    x: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    dilation: Size = 1,
+    return_indices: bool = False,
+) -> Array:
+    """2-D max pooling: y[n, c, i, j] = max over the window of x_pad (padding with −∞).
+
+    The derivative goes to each window's maximum: when the windows tile the input (stride =
+    kernel, no padding or dilation) tied maxima share it equally, as ``wengert.numpy.max``;
+    otherwise the first maximum takes it.  With
+    ``return_indices=True`` also returns the flat index of that element within its (H, W)
+    plane, as ``max_unpool2d`` takes it.  ``stride`` defaults to ``kernel_size``.
+    """
+    return _max_pool(x, 2, kernel_size, stride, padding, dilation, return_indices, "max_pool2d")
+
+
+def max_pool3d(
+    x: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    dilation: Size = 1,
+    return_indices: bool = False,
+) -> Array:
+    """3-D max pooling of ``x`` (N, C, D, H, W)."""
+    return _max_pool(x, 3, kernel_size, stride, padding, dilation, return_indices, "max_pool3d")
+
+
+def _avg_pool(x, d, kernel_size, stride, padding, count_include_pad, who):
+    kernel, geom = _geometry(x, d, kernel_size, stride, padding, 1, who)
+    s = window_sum_p(x, geom=geom, kernel=kernel)
+    dt = _np.result_type(primal_value(x))
+    if count_include_pad or not (any(geom.lo) or any(geom.hi)):
+        return s * dt.type(1 / _prod(kernel))
+    counts = _window_sum_impl(_np.ones(_shape(x)[-d:], dt), geom, kernel)
+    return s / counts
+
+
+def avg_pool1d(
+    x: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    count_include_pad: bool = True,
+) -> Array:
+    """1-D average pooling of ``x`` (N, C, L)."""
+    return _avg_pool(x, 1, kernel_size, stride, padding, count_include_pad, "avg_pool1d")
+
+
+def avg_pool2d(
+    x: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    count_include_pad: bool = True,
+) -> Array:
+    """2-D average pooling: the window sums over zero-padded x divided by the window size
+    (``count_include_pad=True``) or by the number of real elements in each window."""
+    return _avg_pool(x, 2, kernel_size, stride, padding, count_include_pad, "avg_pool2d")
+
+
+def avg_pool3d(
+    x: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    count_include_pad: bool = True,
+) -> Array:
+    """3-D average pooling of ``x`` (N, C, D, H, W)."""
+    return _avg_pool(x, 3, kernel_size, stride, padding, count_include_pad, "avg_pool3d")
+
+
+def global_avg_pool(x: Array, keepdims: bool = False) -> Array:
+    """Mean over every spatial axis: (N, C, *S) → (N, C) (or (N, C, 1, ...) with keepdims)."""
+    return wnp.mean(x, axis=tuple(range(2, _np.ndim(primal_value(x)))), keepdims=keepdims)
+
+
+def global_max_pool(x: Array, keepdims: bool = False) -> Array:
+    """Max over every spatial axis: (N, C, *S) → (N, C); tied maxima share the derivative."""
+    return wnp.max(x, axis=tuple(range(2, _np.ndim(primal_value(x)))), keepdims=keepdims)
+
+
+def _max_unpool(x, indices, d, kernel_size, stride, padding, output_size, who):
+    xs = _shape(x)
+    kernel = _ints(kernel_size, d, "kernel_size")
+    stride = kernel if stride is None else _ints(stride, d, "stride")
+    pad = _ints(padding, d, "padding")
+    idx = _np.asarray(primal_value(indices))
+    if idx.shape != xs:
+        raise ValueError(f"{who}: indices must have x's shape {xs}, got {idx.shape}")
+    if output_size is None:
+        spatial = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(xs[-d:], stride, pad, kernel))
+    else:
+        spatial = tuple(output_size)[-d:]
+    if idx.size and (idx.min() < 0 or idx.max() >= _prod(spatial)):
+        raise ValueError(f"{who}: indices out of range for an output of spatial shape {spatial}")
+    return scatter_p(x, idx=idx, nsp=d, spatial=spatial, unique=False)
+
+
+def max_unpool1d(
+    x: Array,
+    indices: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    output_size: tuple | None = None,
+) -> Array:
+    """The partial inverse of ``max_pool1d``: zeros with x put at ``indices``."""
+    return _max_unpool(x, indices, 1, kernel_size, stride, padding, output_size, "max_unpool1d")
+
+
+def max_unpool2d(
+    x: Array,
+    indices: Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size | str = 0,
+    output_size: tuple | None = None,
+) -> Array:
+    """The partial inverse of ``max_pool2d``: a zero (N, C, H, W) array with each value of
+    ``x`` placed at its flat in-plane index from ``max_pool2d(..., return_indices=True)``
+    (values landing on the same place add up).  H = (H_in − 1)·stride − 2·padding + kernel
+    unless ``output_size`` says otherwise."""
+    return _max_unpool(x, indices, 2, kernel_size, stride, padding, output_size, "max_unpool2d")
