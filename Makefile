@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo nn-demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/seed_examples.py
 
+# A short run of the wengert.nn CNN example (examples/nn/ has the GAN and the model-function MLP).
+nn-demo: $(STAMP)
+	$(PY) examples/nn/cnn_digits.py --quick
+
 test: $(STAMP)
-	$(PY) -m ruff check src tests examples benchmarks
+	$(PY) -m ruff check src tests examples benchmarks tools
 	$(PY) -m pytest
 
 # Benchmarks get their own virtualenv, so the heavy peers (PyTorch CPU, JAX, HIPS autograd)

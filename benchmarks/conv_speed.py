@@ -1,8 +1,9 @@
 """Convolution speed of ``wengert.nn.functional`` on digits-sized batches (float32).
 
-Times conv2d forward alone and forward + backward (both cotangents) for (128, 1, 8, 8) → 16
-and (128, 16, 8, 8) → 32 channels with 3×3 kernels, max pooling, and one training step (loss
-and gradient) of a small digits CNN.  PyTorch CPU is timed beside it when it is installed.
+Times conv2d forward alone and forward + backward (all cotangents) with 3×3 "same" kernels
+for (128, 1, 8, 8) → 16, (128, 16, 8, 8) → 32 and (128, 32, 4, 4) → 64 channels, and one
+training step (loss and gradient, no optimizer) of the digits CNN of benchmarks/nn_step.py
+written with the functional ops.  PyTorch CPU is timed beside it when it is installed.
 
     .venv/bin/python benchmarks/conv_speed.py [--quick]
 """
@@ -30,11 +31,11 @@ except ImportError:  # PyTorch is optional here
 
 
 def conv_cases(rng):
-    for cin, cout in ((1, 16), (16, 32)):
-        x = rng.standard_normal((128, cin, 8, 8)).astype(np.float32)
+    for cin, cout, side in ((1, 16, 8), (16, 32, 8), (32, 64, 4)):
+        x = rng.standard_normal((128, cin, side, side)).astype(np.float32)
         w = (rng.standard_normal((cout, cin, 3, 3)) * 0.1).astype(np.float32)
         b = np.zeros(cout, np.float32)
-        name = f"conv2d (128,{cin},8,8)->{cout} 3x3 same"
+        name = f"conv2d (128,{cin},{side},{side})->{cout} 3x3 same"
 
         def fwd(x=x, w=w, b=b):
             return F.conv2d(x, w, b, padding=1)
@@ -47,24 +48,28 @@ def conv_cases(rng):
 
 
 def cnn(rng):
-    """conv(1→16) relu, conv(16→32) batch-norm relu, max-pool 2, dense 512→10, cross-entropy."""
+    """conv(1→32) batch-norm relu max-pool, conv(32→64) batch-norm relu max-pool, dense
+    256→10, cross-entropy with integer labels (benchmarks/nn_step.py's CNN, without dropout)."""
     x = rng.standard_normal((128, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 10, 128)
     p = {
-        "w1": (rng.standard_normal((16, 1, 3, 3)) * 0.3).astype(np.float32),
-        "b1": np.zeros(16, np.float32),
-        "w2": (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype(np.float32),
-        "g": np.ones(32, np.float32),
-        "be": np.zeros(32, np.float32),
-        "w3": (rng.standard_normal((10, 512)) * 0.05).astype(np.float32),
+        "w1": (rng.standard_normal((32, 1, 3, 3)) * 0.3).astype(np.float32),
+        "b1": np.zeros(32, np.float32),
+        "g1": np.ones(32, np.float32),
+        "be1": np.zeros(32, np.float32),
+        "w2": (rng.standard_normal((64, 32, 3, 3)) * 0.06).astype(np.float32),
+        "b2": np.zeros(64, np.float32),
+        "g2": np.ones(64, np.float32),
+        "be2": np.zeros(64, np.float32),
+        "w3": (rng.standard_normal((10, 256)) * 0.06).astype(np.float32),
         "b3": np.zeros(10, np.float32),
     }
 
     def loss(p):
-        h = F.relu(F.conv2d(x, p["w1"], p["b1"], padding=1))
-        h = F.conv2d(h, p["w2"], padding=1)
-        h = F.relu(F.batch_norm(h, p["g"], p["be"], None, None, True)[0])
-        h = F.max_pool2d(h, 2)
+        h = F.conv2d(x, p["w1"], p["b1"], padding=1)
+        h = F.max_pool2d(F.relu(F.batch_norm(h, p["g1"], p["be1"], None, None, True)[0]), 2)
+        h = F.conv2d(h, p["w2"], p["b2"], padding=1)
+        h = F.max_pool2d(F.relu(F.batch_norm(h, p["g2"], p["be2"], None, None, True)[0]), 2)
         return L.index_cross_entropy(F.fully_connect(h.reshape(128, -1), p["w3"], p["b3"]), y)
 
     step = wengert.value_and_grad(loss)
@@ -94,10 +99,10 @@ def torch_versions(cases, cnn_data):
     def step():
         for v in tp.values():
             v.grad = None
-        h = tf.relu(tf.conv2d(tx, tp["w1"], tp["b1"], padding=1))
-        h = tf.conv2d(h, tp["w2"], padding=1)
-        h = tf.relu(tf.batch_norm(h, None, None, tp["g"], tp["be"], training=True))
-        h = tf.max_pool2d(h, 2)
+        h = tf.conv2d(tx, tp["w1"], tp["b1"], padding=1)
+        h = tf.max_pool2d(tf.relu(tf.batch_norm(h, None, None, tp["g1"], tp["be1"], True)), 2)
+        h = tf.conv2d(h, tp["w2"], tp["b2"], padding=1)
+        h = tf.max_pool2d(tf.relu(tf.batch_norm(h, None, None, tp["g2"], tp["be2"], True)), 2)
         tf.cross_entropy(tf.linear(h.reshape(128, -1), tp["w3"], tp["b3"]), ty).backward()
 
     out.append(("torch CNN training step", step))

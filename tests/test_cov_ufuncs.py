@@ -288,6 +288,17 @@ def test_dispatch_from_plain_numpy():
     assert want.shape == (2, 3)
 
 
+@pytest.mark.skipif(not hasattr(np, "matvec"), reason="NumPy < 2.2 has no matvec/vecmat")
+def test_contraction_ufuncs():
+    r = rng(10)
+    a, v, w = r.standard_normal((2, 3, 4)), r.standard_normal(4), r.standard_normal(3)
+    z, u = a + 1j * r.standard_normal(a.shape), w + 0.5j * w[::-1]
+    for f, args in [(np.vecdot, (a, v)), (np.vecdot, (z, z)), (np.matvec, (a, v)),
+                    (np.vecmat, (w, a)), (np.vecmat, (u, z))]:  # fmt: skip
+        np.testing.assert_allclose(jvp(f, args, args)[0], f(*args))
+        check_grads(f, args, order=2)
+
+
 def test_unsupported_ufunc_names_itself():
     x = np.array([1.0, 2.0])
     with pytest.raises(TypeError, match="nextafter"):

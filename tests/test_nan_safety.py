@@ -188,3 +188,11 @@ def test_strong_zero_keeps_float32():
     with np.errstate(divide="ignore"):
         g = grad(lambda a: wnp.sum(wnp.where(a > 0, wnp.log(a) + wnp.sqrt(a), 0.0)))(x)
     assert g.dtype == np.float32 and np.all(np.isfinite(g))
+
+
+def test_documented_workaround_for_products():
+    # multiply stays plain (it is the hottest rule): keep its operand finite with a second where
+    f = lambda x: wnp.sum(wnp.where(x > 0, x * wnp.log(wnp.where(x > 0, x, 1.0)), 0.0))
+    g, h = derivatives(f, np.array([0.0, 1.0, 2.0]))
+    np.testing.assert_allclose(g, [0.0, 1.0, np.log(2.0) + 1])
+    assert_finite(h)

@@ -434,24 +434,47 @@ def test_tiling_max_pool_ties_and_jacobians():
     check_grads(lambda x: F.max_pool3d(x, 2), (x3,))
 
 
-@pytest.mark.parametrize("waste", [0.0, 100.0])
-def test_flat_grid_and_plain_im2col_agree(monkeypatch, waste):
-    """Stride-1 convolutions run on a flat grid unless it wastes too much; force each path."""
+LAYOUTS = {
+    "plain": {"_FLAT_MAX_WASTE": -1.0, "_NHWC_MIN_CHANNELS": 10**9},
+    "flat": {"_FLAT_MAX_WASTE": 100.0, "_FLAT_MIN_ROWS": 0, "_NHWC_MIN_CHANNELS": 10**9},
+    "channels_last": {"_NHWC_MIN_CHANNELS": 1, "_NHWC_MAX_POSITIONS": 10**9},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_column_layout(monkeypatch, layout):
+    """Convolutions pick a column layout (plain im2col, flat grid, channels-last) by shape;
+    force each one on every geometry and check values and derivatives."""
     import wengert.nn.functional._conv as C
 
-    monkeypatch.setattr(C, "_FLAT_MAX_WASTE", waste)
+    for name, value in LAYOUTS[layout].items():
+        monkeypatch.setattr(C, name, value)
     r = rng(17)
-    for xs, ws, pad, dil in [
-        ((2, 2, 4, 5), (3, 2, 3, 3), 1, 1),
-        ((1, 2, 5, 4, 3), (2, 2, 2, 3, 2), ((1, 0), (0, 1), (2, 1)), (1, 1, 2)),
-        ((2, 3, 6, 5), (2, 3, 2, 3), 0, (2, 1)),
-    ]:
+    cases = [
+        ((2, 2, 4, 5), (3, 2, 3, 3), 1, 1, 1),
+        ((1, 2, 5, 4, 3), (2, 2, 2, 3, 2), ((1, 0), (0, 1), (2, 1)), (1, 1, 2), 1),
+        ((2, 3, 6, 5), (2, 3, 2, 3), 0, (2, 1), 1),
+        ((2, 3, 7, 6), (4, 3, 3, 2), ((2, 1), (0, 1)), 1, (2, 3)),
+        ((2, 2, 9), (3, 2, 3), 2, 2, 2),
+    ]
+    for xs, ws, pad, dil, stride in cases:
         x, w = r.standard_normal(xs), r.standard_normal(ws)
-        y = C.conv_general(x, w, padding=pad, dilation=dil)
-        lo, hi = _resolve(pad, xs[2:], ws[2:], 1, dil)
+
+        def f(x, w, pad=pad, dil=dil, stride=stride):
+            return C.conv_general(x, w, stride=stride, padding=pad, dilation=dil)
+
+        y = f(x, w)
         d = len(ws) - 2
+        lo, hi = _resolve(pad, xs[2:], ws[2:], stride, dil)
         xpad = np.pad(x, ((0, 0), (0, 0)) + tuple((0, h) for h in hi))
         dl = dil if isinstance(dil, tuple) else (dil,) * d
-        ref = naive_conv(xpad, w, (1,) * d, lo, dl, 1, y.shape[2:])
-        np.testing.assert_allclose(y, ref, atol=1e-12)
-        check_grads(lambda x, w: C.conv_general(x, w, padding=pad, dilation=dil), (x, w))
+        st = stride if isinstance(stride, tuple) else (stride,) * d
+        np.testing.assert_allclose(y, naive_conv(xpad, w, st, lo, dl, 1, y.shape[2:]), atol=1e-12)
+        check_grads(f, (x, w))
+    xt, wt = r.standard_normal((2, 3, 3, 2)), r.standard_normal((3, 2, 4, 3))
+    ref = naive_conv_transpose(xt, wt, (2, 1), (1, 0), (1, 1), 1, (6, 4))
+    g = lambda x, w: F.conv_transpose2d(x, w, stride=(2, 1), padding=(1, 0))
+    np.testing.assert_allclose(g(xt, wt), ref, atol=1e-12)
+    check_grads(g, (xt, wt))
+    y32 = f(x.astype(np.float32), w.astype(np.float32))
+    assert y32.dtype == np.float32

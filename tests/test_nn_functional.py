@@ -145,6 +145,13 @@ def test_fully_connect():
     np.testing.assert_allclose(F.fully_connect(x[0], w), x[0] @ w.T)
     check(F.fully_connect, x, w, b)
     check(F.fully_connect, x[0], w, b)
+    check(F.fully_connect, x[0, 0], w, b)
+    for a, c in zip(
+        jacfwd(F.fully_connect, (0, 1, 2))(x, w, b), jacrev(F.fully_connect, (0, 1, 2))(x, w, b)
+    ):
+        np.testing.assert_allclose(a, c, atol=1e-12)
+    y = F.fully_connect(x.astype(np.float32), w.astype(np.float32), b)  # float64 bias: promotes
+    assert y.dtype == np.float64
     y, pull = vjp(F.fully_connect, *(a.astype(np.float32) for a in (x, w, b)))
     assert y.dtype == np.float32 and all(c.dtype == np.float32 for c in pull(np.ones_like(y)))
     with pytest.raises(ValueError, match="in_features"):

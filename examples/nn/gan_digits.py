@@ -33,27 +33,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LATENT = 32
 
 
-def build_generator(seed: int = 1) -> nn.Network:
+def build_generator(seed: int = 1, width: int = 64) -> nn.Network:
     layers = [
-        nn.Linear(128 * 2 * 2),
-        nn.Reshape((128, 2, 2)),
+        nn.Linear(2 * width * 2 * 2),
+        nn.Reshape((2 * width, 2, 2)),
         nn.BatchNorm(),
         nn.ReLU(),
-        nn.ConvTranspose2d(64, 4, stride=2, padding=1),  # 4×4
+        nn.ConvTranspose2d(width, 4, stride=2, padding=1),  # 4×4
         nn.BatchNorm(),
         nn.ReLU(),
-        nn.ConvTranspose2d(1, 4, stride=2, padding=1),  # 8×8
+        nn.ConvTranspose2d(width // 2, 4, stride=2, padding=1),  # 8×8
+        nn.BatchNorm(),
+        nn.ReLU(),
+        nn.ConvTranspose2d(1, 3, padding=1),  # 8×8, smooths the stride-2 checkerboard
         nn.Tanh(),
     ]
     return nn.Network(layers, input_shape=(LATENT,), rng=seed)
 
 
-def build_discriminator(seed: int = 2, dropout: float = 0.3) -> nn.Network:
+def build_discriminator(seed: int = 2, width: int = 64, dropout: float = 0.3) -> nn.Network:
     layers = [
         nn.Dropout(dropout),
-        nn.Conv2d(64, 3, stride=2, padding=1),  # 4×4
+        nn.Conv2d(width, 3, stride=2, padding=1),  # 4×4
         nn.LeakyReLU(0.2),
-        nn.Conv2d(128, 3, stride=2, padding=1),  # 2×2
+        nn.Conv2d(2 * width, 3, stride=2, padding=1),  # 2×2
         nn.LeakyReLU(0.2),
         nn.Flatten(),
         nn.Linear(1),

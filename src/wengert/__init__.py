@@ -22,6 +22,7 @@ from wengert.api import (
 from wengert.core import UnexpectedTracerError, is_traced, primal_value
 from wengert.custom import checkpoint, custom_jvp, custom_vjp
 from wengert.graph import EvaluationGraph, evaluation_graph
+from wengert.numpy._update import ViewAssignmentError
 from wengert.testing import check_grads
 from wengert.tracing import EvaluationTrace, evaluation_trace
 from wengert.tree import register_pytree_node, tree_flatten, tree_leaves, tree_map, tree_unflatten
@@ -52,6 +53,7 @@ __all__ = [
     "primal_value",
     "UnexpectedTracerError",
     "SavedArrayMutatedError",
+    "ViewAssignmentError",
     "register_pytree_node",
     "tree_flatten",
     "tree_unflatten",

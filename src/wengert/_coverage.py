@@ -57,6 +57,17 @@ NOTES = {
     "scipy.special.betainc": "also in a, b (series)",
     "scipy.special.betaincc": "also in a, b (series)",
     "scipy.special.stdtr": "also in df",
+    "numpy.nanmax": "ties share equally; NaN entries get 0",
+    "numpy.nanmin": "ties share equally; NaN entries get 0",
+    "numpy.cumprod": "exact with zeros in the input",
+    "numpy.unique": "derivative goes to the first occurrence",
+    "numpy.sort": "a permutation (gather)",
+    "numpy.median": "½ to each middle value for even counts",
+    "numpy.quantile": "also differentiable in q (continuous methods)",
+    "numpy.linalg.norm": "subgradient 0 at 0",
+    "numpy.linalg.eig": "vector derivative NaN at repeated eigenvalues",
+    "numpy.linalg.pinv": "assumes constant rank",
+    "numpy.linalg.det": "exactly singular A raises",
     "scipy.special.xlogy": "0·log 0 = 0, ∂/∂y = 0 there",
     "scipy.special.xlog1py": "0·log 0 = 0, ∂/∂y = 0 there",
     "scipy.special.logsumexp": "b and return_sign supported",
@@ -71,8 +82,11 @@ NOTES = {
 
 # Functions whose support inspection cannot see (no primitive, yet a derivative).
 OVERRIDES = {
-    "numpy.copy": dict(
-        kind="composite", forward=True, reverse=True, note="identity on traced arrays"
+    "numpy.at": dict(
+        kind="primitive",
+        forward=True,
+        reverse=True,
+        note="functional update: at(x)[idx].set/add/multiply(v), differentiable in x and v",
     ),
 }
 

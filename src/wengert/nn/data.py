@@ -84,8 +84,7 @@ class MinibatchIterator:
             batch = tuple(a[idx] for a in self.arrays)
             if self.preprocess is not None:
                 batch = self.preprocess(*batch)
-                if not isinstance(batch, tuple):
-                    batch = (batch,)
+                batch = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
             batch = tuple(self._cast(a) for a in batch)
             yield batch[0] if single else batch
 

@@ -269,7 +269,7 @@ def _check_tree(params_leaves, other_leaves, ptree, otree, what: str) -> None:
             f"{otree}. Pass the gradient of the same params pytree (grad(loss)(params))."
         )
     for k, (p, g) in enumerate(zip(params_leaves, other_leaves)):
-        if np.shape(primal_value(p)) != np.shape(primal_value(g)):
+        if _shape_of(p) != _shape_of(g):
             raise ValueError(
                 f"optimizer: {what} leaf {k} has shape {np.shape(primal_value(g))}, but its "
                 f"parameter has shape {np.shape(primal_value(p))}"
@@ -353,6 +353,9 @@ class Optimizer:
         """Steps 1-2 of the update: L2 term and clipping (exposed for inspection)."""
         pl, _ = tree_flatten(params)
         gl, gdef = tree_flatten(grads)
+        return gdef.unflatten(self._transform(pl, gl))
+
+    def _transform(self, pl: list, gl: list) -> list:
         if self.l2:
             gl = [g + self.l2 * p for g, p in zip(gl, pl)]
         if self.clip_value is not None:
@@ -361,7 +364,7 @@ class Optimizer:
             gl = tree_flatten(clip_by_norm(gl, self.clip_norm))[0]
         if self.clip_global_norm is not None:
             gl = tree_flatten(clip_by_global_norm(gl, self.clip_global_norm))[0]
-        return gdef.unflatten(gl)
+        return gl
 
     def update(self, params: Any, grads: Any, state: dict) -> tuple[Any, dict]:
         """One step; returns the new parameters and the new state (inputs are not mutated).
@@ -378,7 +381,7 @@ class Optimizer:
         for k, (p, g) in enumerate(zip(pl, gl)):
             if _dtype(g) != _dtype(p):
                 gl[k] = g.astype(_dtype(p)) if not isinstance(g, Tracer) else g
-        gl = tree_flatten(self.transform_grads(pl, gl))[0]
+        gl = self._transform(pl, gl)
         t = int(state["step"])
         lr = self.lr(t)
         slot_leaves = []
@@ -405,7 +408,13 @@ class Optimizer:
 
 
 def _dtype(p):
-    return np.result_type(primal_value(p))
+    d = getattr(p, "dtype", None)
+    return d if isinstance(d, np.dtype) else np.result_type(primal_value(p))
+
+
+def _shape_of(p):
+    s = getattr(p, "shape", None)
+    return s if isinstance(s, tuple) else np.shape(primal_value(p))
 
 
 def _plain(*xs) -> bool:

@@ -95,7 +95,7 @@ _METHODS = {
     "reshape": _reshape_method,
     "transpose": _transpose_method,
     "ravel": S.ravel,
-    "flatten": S.ravel,
+    "flatten": lambda s, order="C": _copy(S.ravel(s, order)),  # a copy, unlike ravel
     "squeeze": S.squeeze,
     "swapaxes": S.swapaxes,
     "dot": C.dot,
@@ -165,6 +165,15 @@ def _ufunc_table() -> dict:
     ]  # fmt: skip
     table = {getattr(_np, n): getattr(E, n) for n in names}
     table[_np.matmul] = C.matmul
+    if hasattr(_np, "vecdot"):  # NumPy 2's contraction ufuncs, as composites
+        from . import linalg
+
+        table[_np.vecdot] = linalg.vecdot
+    if hasattr(_np, "matvec"):
+        table[_np.matvec] = lambda a, v: I.getitem(C.matmul(a, S.expand_dims(v, -1)), (..., 0))
+        table[_np.vecmat] = lambda v, a: I.getitem(
+            C.matmul(S.expand_dims(E.conj(v) if E._is_complex(v) else v, -2), a), (..., 0, slice(None))
+        )
     return table
 
 

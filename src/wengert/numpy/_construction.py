@@ -16,6 +16,7 @@ from . import _elementwise as E
 from . import _indexing as I
 from . import _reductions as R
 from . import _shape as S
+from . import _update
 
 
 def _has_tracer(obj) -> bool:
@@ -64,9 +65,13 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     """``numpy.array`` that also takes traced values, alone or inside nested lists/tuples,
     e.g. ``array([[x[0], 1.0], [x[1], x[2]]])``: the result is traced, with derivative 1 for
     each placed element.  (Plain ``numpy.array`` cannot be intercepted: use this one.)
-    Traced arrays are immutable, so ``copy`` never matters for them."""
+    As in NumPy, the result is a new array unless ``copy=False`` (so ``z = array(y);
+    z[0] = 0`` leaves ``y`` alone)."""
     if isinstance(object, Tracer):
-        out = object if dtype is None else E.astype(object, dtype)
+        if dtype is not None:
+            out = E.astype(object, dtype)
+        else:
+            out = _update.copy(object) if copy else object
     elif isinstance(object, (list, tuple)) and _has_tracer(object):
         out = _assemble(object, dtype)
     else:
@@ -83,7 +88,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
 def asarray(a, dtype=None, order=None, *, copy=None, like=None, **kw):
     """``numpy.asarray`` that keeps traced values traced (see ``array`` for nested lists)."""
     if isinstance(a, Tracer) or (isinstance(a, (list, tuple)) and _has_tracer(a)):
-        return array(a, dtype=dtype)
+        return array(a, dtype=dtype, copy=bool(copy))
     extra = {} if like is None else {"like": like}
     return _np.asarray(a, dtype=dtype, order=order, copy=copy, **extra, **kw)
 

@@ -71,18 +71,27 @@ def _unary(name, impl, d, fmt=None):
 # ---------------------------------------------------------------------------------------------
 
 
+try:  # the C function itself: numpy.count_nonzero adds a Python frame to these hot tests
+    from numpy._core.multiarray import count_nonzero as _count_nonzero
+except ImportError:  # pragma: no cover - another NumPy layout
+    _count_nonzero = _np.count_nonzero
+_ndarray = _np.ndarray
+_isfinite = _np.isfinite
+
+
 def _has_zero(d) -> bool:
     """Does ``d`` hold a zero?  (One pass, no temporary, for an array.)"""
-    dv = primal_value(d)
-    if type(dv) is _np.ndarray:
-        return _np.count_nonzero(dv) != dv.size
-    return bool(dv == 0)
+    if type(d) is not _ndarray:
+        d = primal_value(d)
+        if type(d) is not _ndarray:
+            return bool(d == 0)
+    return _count_nonzero(d) != d.size
 
 
 def _all_finite(v) -> bool:
-    if type(v) is _np.ndarray:
-        return _np.count_nonzero(_np.isfinite(v)) == v.size
-    return bool(_np.isfinite(v))
+    if type(v) is _ndarray:
+        return _count_nonzero(_isfinite(v)) == v.size
+    return bool(_isfinite(v))
 
 
 def _overlay(r, t, redo):
@@ -101,7 +110,10 @@ def _overlay(r, t, redo):
 
 def _sdiv(t, d):
     """``t / d`` with a strong zero where ``d == 0`` (0 where ``t == 0``, not 0/0 = NaN)."""
-    if not _has_zero(d):
+    if type(d) is _ndarray:
+        if _count_nonzero(d) == d.size:
+            return t / d
+    elif not _has_zero(d):
         return t / d
     zero = primal_value(d) == 0
     with _np.errstate(divide="ignore", invalid="ignore"):
@@ -162,7 +174,10 @@ multiply.defvjp(
 
 def _div_dy(t, ans, y):
     """-t·ans/y = -t·x/y², with a strong zero where y == 0 (there ans is ±∞ or NaN)."""
-    if not _has_zero(y):
+    if type(y) is _ndarray:
+        if _count_nonzero(y) == y.size:
+            return -t * ans / y
+    elif not _has_zero(y):
         return -t * ans / y
     zero = primal_value(y) == 0
     tv = primal_value(t)
@@ -174,7 +189,9 @@ def _div_dy(t, ans, y):
 true_divide = Primitive("divide", _np.true_divide, elementwise=True, fmt="{0} / {1}")
 true_divide.defjvp(lambda t, ans, x, y: _sdiv(t, y), lambda t, ans, x, y: _div_dy(t, ans, y))
 true_divide.defvjp(
-    lambda g, ans, x, y: unbroadcast(_sdiv(g, y), x),
+    lambda g, ans, x, y: unbroadcast(
+        g / y if type(y) is _ndarray and _count_nonzero(y) == y.size else _sdiv(g, y), x
+    ),
     lambda g, ans, x, y: unbroadcast(_div_dy(g, ans, y), y),
 )
 divide = true_divide
@@ -183,13 +200,9 @@ negative = _unary("negative", _np.negative, lambda t, ans, x: -t, fmt="−{0}")
 positive = _unary("positive", _np.positive, lambda t, ans, x: t, fmt="+{0}")
 
 
-def _is_number(y) -> bool:
-    return type(y) in (int, float)
-
-
 def _pow_dx(x, y):
     """∂(x**y)/∂x = y·x**(y−1); the common square is 2·x (one array operation, not two)."""
-    if _is_number(y) and y == 2:
+    if type(y) in (int, float) and y == 2:
         return 2 * x
     return y * x ** (y - 1)
 
@@ -197,16 +210,32 @@ def _pow_dx(x, y):
 def _pow_x(t, ans, x, y):
     """t·y·x**(y−1).  A Python exponent y >= 1 that is a whole number is never singular; else a
     strong zero guards x = 0 with y < 1 (∞) and x < 0 with a fractional y (NaN)."""
-    if _is_number(y):
+    if isinstance(y, (int, float)):  # a Python (or NumPy float64) exponent
+        if y == 2:
+            return t * (2 * x)
+        if y >= 1 and (type(y) is int or float(y).is_integer()):
+            return t * (y * x ** (y - 1))
         if y == 0:
             return None  # x**0 = 1
-        if y >= 1 and float(y).is_integer():
-            return t * _pow_dx(x, y)
+    if type(t) is _ndarray and type(x) is _ndarray:  # first order on plain arrays
+        r = t * _pow_dx(x, y)
+        if type(r) is _ndarray and _count_nonzero(_isfinite(r)) == r.size:
+            return r
     if _has_zero(x):  # y·x**(y−1) may be finite at 0 while its own derivative is not (y = 1.5)
         m = (primal_value(t) == 0) & (primal_value(x) == 0)
         if _np.any(m):
             x = where_p(m, 1, x)  # a strong zero to every order
     return _overlay(t * _pow_dx(x, y), t, lambda bad: t * _pow_dx(where_p(bad, 1, x), y))
+
+
+def _pow_vjp_x(g, ans, x, y):
+    r = _pow_x(g, ans, x, y)
+    return None if r is None else unbroadcast(r, x)
+
+
+def _pow_vjp_y(g, ans, x, y):
+    r = _pow_y(g, ans, x, y)
+    return None if r is None else unbroadcast(r, y)
 
 
 def _pow_y(t, ans, x, y):
@@ -241,15 +270,7 @@ def _pow(x, y):
 
 
 power = Primitive("power", _pow, elementwise=True, fmt="{0}^{1}")
-power.defjvp(_pow_x, _pow_y)
-power.defvjp(
-    lambda g, ans, x, y: _unbroadcast_or_none(_pow_x(g, ans, x, y), x),
-    lambda g, ans, x, y: _unbroadcast_or_none(_pow_y(g, ans, x, y), y),
-)
-
-
-def _unbroadcast_or_none(g, x):
-    return None if g is None else unbroadcast(g, x)
+power.defjvp(_pow_x, _pow_y).defvjp(_pow_vjp_x, _pow_vjp_y)
 
 
 square = _unary("square", _np.square, lambda t, ans, x: t * (2 * x), fmt="{0}²")
@@ -263,7 +284,14 @@ reciprocal = _unary(
 
 exp = _unary("exp", _np.exp, lambda t, ans, x: t * ans, fmt="exp {0}")
 expm1 = _unary("expm1", _np.expm1, lambda t, ans, x: t * (ans + 1), fmt="expm1 {0}")
-log = _unary("log", _np.log, lambda t, ans, x: _sdiv(t, x), fmt="ln {0}")
+log = _unary(
+    "log",
+    _np.log,
+    lambda t, ans, x: (
+        t / x if type(x) is _ndarray and _count_nonzero(x) == x.size else _sdiv(t, x)
+    ),
+    fmt="ln {0}",
+)
 log1p = _unary("log1p", _np.log1p, lambda t, ans, x: _sdiv(t, x + 1), fmt="log1p {0}")
 _LN2 = float(_np.log(2.0))
 _LN10 = float(_np.log(10.0))
@@ -275,6 +303,10 @@ exp2 = _unary("exp2", _np.exp2, lambda t, ans, x: t * ans * _LN2, fmt="2^{0}")
 def _sqrt_d(t, ans, x):
     """t / (2√x), with the subgradient 0 at x = 0 (not ∞) to every order, and a strong zero
     where √x is NaN (a negative real x)."""
+    if type(ans) is _ndarray and type(t) is _ndarray and _count_nonzero(ans) == ans.size:
+        r = t / (2 * ans)  # the common case: no zero, and no NaN (√ of a negative number)
+        if _count_nonzero(_isfinite(r)) == r.size:
+            return r
     if _has_zero(ans):  # tested first: no 1/0 is computed, so NumPy has nothing to warn about
         zero = primal_value(ans) == 0
         return where_p(zero, 0, _sqrt_d(t, where_p(zero, 1, ans), x))

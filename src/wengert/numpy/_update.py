@@ -385,4 +385,3 @@ def setitem(x: Tracer, key: Any, value: Any) -> None:
         x.primal, x.idx = new.primal, new.idx
     else:
         x.primal, x.tangent = new.primal, new.tangent
-

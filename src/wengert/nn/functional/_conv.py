@@ -5,7 +5,9 @@ The trilinear form T(x, w, g) = ⟨g, conv(x, w)⟩ has three partial maps, each
 ``conv_weight_grad`` (x, g ↦ w̄, a correlation of input and output gradient).  Every VJP of one
 is another of the three, so derivatives of any order stay convolutions.  Each runs as one
 batched matrix product over an im2col view (``as_strided``, no Python loop over pixels); the
-transposed one adds its columns back with one strided add per kernel offset.
+transposed one adds its columns back with one strided add per kernel offset.  The columns
+take one of three layouts, chosen by shape: plain im2col, a "flat grid" for stride 1 (long
+contiguous runs), or channels-last for many channels on small grids.
 """
 
 from __future__ import annotations
@@ -66,15 +68,18 @@ def _prod(t) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-# The flat grid computes (1 + waste) times the outputs; above this much, plain im2col wins.
-_FLAT_MAX_WASTE = 0.3
+# When the flat grid pays (measured on 8×8 and 4×4 digits-sized batches, 3×3 kernels): with at
+# least this many column rows (channels per group × kernel size) -- below it the columns are
+# too few for the long runs to matter -- and at most this many wasted extra columns per output.
+_FLAT_MIN_ROWS = 16
+_FLAT_MAX_WASTE = 1.0
 
 
-def _layout(spatial: tuple, kernel: tuple, geom: Geometry):
+def _layout(spatial: tuple, kernel: tuple, geom: Geometry, rows: int):
     """Where the columns live: ``(padded shape, grid, out, flat)``.
 
-    ``out`` is the output's spatial shape.  With stride 1 in 2+ dimensions, unless the extra
-    columns would cost more than ``_FLAT_MAX_WASTE``, the columns are taken on
+    ``out`` is the output's spatial shape.  With stride 1 in 2+ dimensions (and enough
+    ``rows``, few enough wasted columns: see ``_FLAT_MIN_ROWS``), the columns are taken on
     a *flat grid*: the output rows keep the padded input's full width, so that each kernel
     offset sees one contiguous run of every padded plane, and im2col / col2im move long runs
     instead of rows of a few elements.  The extra columns hold garbage (forward) or zeros
@@ -84,7 +89,8 @@ def _layout(spatial: tuple, kernel: tuple, geom: Geometry):
     out = geom.out_shape(spatial, kernel)
     padded = tuple(n + a + b for n, a, b in zip(spatial, geom.lo, geom.hi))
     flat = len(out) > 1 and all(s == 1 for s in geom.stride)
-    if not flat or _prod(padded[1:]) > (1 + _FLAT_MAX_WASTE) * _prod(out[1:]):
+    wasteful = _prod(padded[1:]) > (1 + _FLAT_MAX_WASTE) * _prod(out[1:])
+    if not flat or wasteful or rows < _FLAT_MIN_ROWS:
         return padded, out, out, False
     inner = _prod(padded[1:])
     reach = sum(
@@ -130,7 +136,8 @@ def _window_view(xp, kernel: tuple, geom: Geometry, grid: tuple, flat: bool):
 def _im2col(x, kernel: tuple, geom: Geometry):
     """Columns (G, Cg·∏K, N·∏grid) of the padded input (channel and kernel offset down,
     sample and grid position across), the grid and the output spatial shape."""
-    padded, grid, out, flat = _layout(x.shape[2:], kernel, geom)
+    rows = x.shape[1] // geom.groups * _prod(kernel)
+    padded, grid, out, flat = _layout(x.shape[2:], kernel, geom, rows)
     xp = _pad_to(x, geom, padded)
     n, c = x.shape[:2]
     g = geom.groups
@@ -150,7 +157,98 @@ def _channels_first(gy, g, grid):
     return t.reshape(g, co // g, -1)
 
 
+# ---------------------------------------------------------------------------------------------
+# The channels-last path: for many channels on a small grid (4×4, 8×8...) the planes' rows are
+# too short for the layouts above; with the channel axis innermost every window row is one
+# run of kernel width × channels, and the matrix products need no transposed operands.
+# ---------------------------------------------------------------------------------------------
+
+_NHWC_MIN_CHANNELS = 8  # at least this many input channels (one group) ...
+_NHWC_MAX_POSITIONS = 100  # ... and at most this many output positions per sample
+
+
+def _channels_last(c: int, out: tuple, geom: Geometry) -> bool:
+    return geom.groups == 1 and c >= _NHWC_MIN_CHANNELS and _prod(out) <= _NHWC_MAX_POSITIONS
+
+
+def _last_padded(x, geom: Geometry, padded: tuple):
+    """x (N, C, *S) as (N, *padded, C), zero-padded by ``geom.lo`` before."""
+    n, c = x.shape[:2]
+    xp = _np.zeros((n,) + tuple(padded) + (c,), x.dtype)
+    inner = tuple(slice(a, a + m) for a, m in zip(geom.lo, x.shape[2:]))
+    xp[(slice(None),) + inner] = _np.moveaxis(x, 1, -1)
+    return xp
+
+
+def _nhwc_cols(x, kernel: tuple, geom: Geometry, out: tuple):
+    """Columns (N·∏O, ∏K·C): sample and output position down, kernel offset and channel across."""
+    d = len(kernel)
+    padded = tuple(n + a + b for n, a, b in zip(x.shape[2:], geom.lo, geom.hi))
+    xp = _last_padded(x, geom, padded)
+    st = xp.strides
+    shape = (x.shape[0],) + tuple(out) + tuple(kernel) + (x.shape[1],)
+    strides = (
+        (st[0],)
+        + tuple(st[1 + i] * geom.stride[i] for i in range(d))
+        + tuple(st[1 + i] * geom.dilation[i] for i in range(d))
+        + (st[-1],)
+    )
+    win = as_strided(xp, shape, strides, writeable=False)
+    return win.reshape(x.shape[0] * _prod(out), -1)
+
+
+def _nhwc_weight(w):
+    """(C_out, C_in, *K) → (C_out, ∏K·C_in), kernel offset major."""
+    return _np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
+
+
+def _nhwc_grad(gy):
+    """(N, C_out, *O) → (N·∏O, C_out), contiguous."""
+    return _np.ascontiguousarray(_np.moveaxis(gy, 1, -1)).reshape(-1, gy.shape[1])
+
+
+def _nhwc_conv(x, w, geom, out):
+    y = _nhwc_cols(x, w.shape[2:], geom, out) @ _nhwc_weight(w).T  # (N·∏O, C_out)
+    y = y.reshape((x.shape[0],) + tuple(out) + (w.shape[0],))
+    return _np.ascontiguousarray(_np.moveaxis(y, -1, 1))
+
+
+def _nhwc_weight_grad(x, gy, geom, kernel):
+    wg = _nhwc_grad(gy).T @ _nhwc_cols(x, kernel, geom, gy.shape[2:])  # (C_out, ∏K·C_in)
+    wg = wg.reshape((gy.shape[1],) + tuple(kernel) + (x.shape[1],))
+    return _np.ascontiguousarray(_np.moveaxis(wg, -1, 1))
+
+
+def _nhwc_input_grad(gy, w, geom, spatial):
+    n = gy.shape[0]
+    c = w.shape[1]
+    kernel = tuple(w.shape[2:])
+    d = len(kernel)
+    out = gy.shape[2:]
+    cols = _nhwc_grad(gy) @ _nhwc_weight(w)  # (N·∏O, ∏K·C_in)
+    cols = cols.reshape((n,) + tuple(out) + kernel + (c,))
+    padded = tuple(
+        max(m + a + b, (o - 1) * st + dl * (k - 1) + 1)
+        for m, a, b, o, st, dl, k in zip(
+            spatial, geom.lo, geom.hi, out, geom.stride, geom.dilation, kernel
+        )
+    )
+    xp = _np.zeros((n,) + padded + (c,), cols.dtype)
+    lead = (slice(None),) * (1 + d)
+    for kidx in itertools.product(*[range(k) for k in kernel]):
+        sl = tuple(
+            slice(ki * dl, ki * dl + st * (o - 1) + 1, st)
+            for ki, dl, st, o in zip(kidx, geom.dilation, geom.stride, out)
+        )
+        xp[(slice(None),) + sl] += cols[lead + kidx]
+    crop = tuple(slice(a, a + m) for a, m in zip(geom.lo, spatial))
+    return _np.ascontiguousarray(_np.moveaxis(xp[(slice(None),) + crop], -1, 1))
+
+
 def _conv_impl(x, w, geom):
+    out = geom.out_shape(x.shape[2:], w.shape[2:])
+    if _channels_last(x.shape[1], out, geom):
+        return _nhwc_conv(x, w, geom, out)
     n = x.shape[0]
     co = w.shape[0]
     g = geom.groups
@@ -167,9 +265,11 @@ def _conv_input_grad_impl(gy, w, geom, spatial):
     cg = w.shape[1]
     kernel = tuple(w.shape[2:])
     d = len(kernel)
-    padded, grid, out, flat = _layout(spatial, kernel, geom)
+    padded, grid, out, flat = _layout(spatial, kernel, geom, cg * _prod(kernel))
     if tuple(out) != gy.shape[2:]:
         raise ValueError(f"conv_input_grad: cotangent of shape {gy.shape} for outputs {out}")
+    if _channels_last(cg * g, out, geom):
+        return _nhwc_input_grad(gy, w, geom, spatial)
     wm = w.reshape(g, co // g, cg * _prod(kernel)).transpose(0, 2, 1)
     cols = _np.matmul(wm, _channels_first(gy, g, grid))  # (G, Cg·∏K, N·∏grid)
     cols = cols.reshape((g * cg,) + kernel + (n, _prod(grid)))
@@ -203,6 +303,8 @@ def _conv_weight_grad_impl(x, gy, geom, kernel):
     """Σ over the batch and output positions of g ⊗ (input window)."""
     co = gy.shape[1]
     g = geom.groups
+    if _channels_last(x.shape[1], gy.shape[2:], geom):
+        return _nhwc_weight_grad(x, gy, geom, kernel)
     cols, grid, _ = _im2col(x, kernel, geom)
     gm = _channels_first(gy, g, grid)
     wg = _np.matmul(gm, cols.transpose(0, 2, 1))  # (G, Cog, Cg·∏K)

@@ -1,6 +1,7 @@
 """Dense layers' ops: ``fully_connect``, ``embedding`` and (inverted) ``dropout``.
 
-All composites of wengert.numpy operations, so their derivatives of every order come free.
+``fully_connect`` is one primitive (x·Wᵀ + b, with matrix-product rules); the others are
+composites of wengert.numpy operations, so their derivatives of every order come free.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as _np
 
 import wengert.numpy as wnp
-from wengert.core import primal_value
+from wengert.core import Primitive, primal_value
 from wengert.nn.functional._types import Array
 
 __all__ = ["fully_connect", "embedding", "dropout"]
@@ -16,6 +17,37 @@ __all__ = ["fully_connect", "embedding", "dropout"]
 
 def _shape(v):
     return _np.shape(primal_value(v))
+
+
+def _dense_impl(x, w, b):
+    y = x @ w.T
+    if b is None:
+        return y
+    if _np.result_type(y, b) == y.dtype:
+        y += b  # the product is a fresh array: add in place
+        return y
+    return y + b
+
+
+def _bias_jvp(t, ans, x, w, b):
+    """A bias tangent (..., out) spread over the N rows of the output."""
+    nb = t.ndim - 1
+    t = wnp.reshape(t, t.shape[:nb] + (1,) + t.shape[nb:])
+    return wnp.broadcast_to(t, t.shape[:nb] + _shape(ans))
+
+
+dense_p = Primitive("fully_connect", _dense_impl, fmt="{0}·{1}ᵀ + {2}")
+dense_p.defjvp(
+    lambda t, ans, x, w, b: wnp.matmul(t, wnp.transpose(w)),
+    lambda t, ans, x, w, b: wnp.matmul(x, wnp.swapaxes(t, -1, -2)),
+    _bias_jvp,
+)
+dense_p.defvjp(
+    lambda g, ans, x, w, b: wnp.matmul(g, w),
+    lambda g, ans, x, w, b: wnp.matmul(wnp.transpose(g), x),
+    lambda g, ans, x, w, b: wnp.sum(g, axis=0),
+)
+dense_p.saving((1,), (0,), ())
 
 
 def fully_connect(x: Array, weight: Array, bias: Array | None = None) -> Array:
@@ -29,12 +61,10 @@ def fully_connect(x: Array, weight: Array, bias: Array | None = None) -> Array:
             f"fully_connect: x's last axis must have in_features={ws[1]} (weight {ws}); got x {xs}. "
             "Flatten convolutional features first, e.g. x.reshape(len(x), -1)."
         )
+    if bias is not None and _shape(bias) != (ws[0],):
+        raise ValueError(f"fully_connect: bias must have shape ({ws[0]},), got {_shape(bias)}")
     x2 = wnp.reshape(x, (-1, ws[1])) if len(xs) != 2 else x
-    y = wnp.matmul(x2, wnp.transpose(weight))
-    if bias is not None:
-        if _shape(bias) != (ws[0],):
-            raise ValueError(f"fully_connect: bias must have shape ({ws[0]},), got {_shape(bias)}")
-        y = y + bias
+    y = dense_p(x2, weight, bias)
     return wnp.reshape(y, xs[:-1] + (ws[0],)) if len(xs) != 2 else y
 
 

@@ -1,7 +1,9 @@
 """Normalisation: batch, layer, group and instance norm.
 
-Composites of wengert.numpy reductions and arithmetic (so every order differentiates); the
-running statistics batch norm keeps are plain constants, updated outside the trace.
+Built on three small primitives -- standardisation x̂ = (x − μ)/σ (one closed-form rule that
+is both its JVP and its VJP), the affine map γ·x̂ + β, and a multi-axis sum -- whose rules use
+wengert's own ops, so every order differentiates.  The running statistics batch norm keeps
+are plain constants, updated outside the trace.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Pooling: max and average pooling in 1-3 dimensions, global pooling, and max unpooling.
 
 Average pooling is linear: a window-sum primitive and its transpose (a window-spread), each
-the other's VJP.  Max pooling picks, per window, the flat in-plane index of its maximum (a
-constant) and gathers there; the gather and the matching scatter-add are each other's VJP.
-Every kernel loops over kernel offsets only (a handful of strided slices), never over pixels.
+the other's VJP.  Max pooling over tiling windows (stride = kernel, the common case) moves the
+tiles to a leading axis and takes ``wengert.numpy.max`` over it; other max pooling picks, per
+window, the flat in-plane index of its maximum (a constant) and gathers there -- the gather
+and the matching scatter-add are each other's VJP.  Every kernel loops over kernel offsets
+only (a handful of strided slices), never over pixels.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import itertools
 import numpy as _np
 
 import wengert.numpy as wnp
-from wengert.core import ANS, Primitive, primal_value
+from wengert.core import Primitive, primal_value
 from wengert.nn.functional._types import Array, Size
-from wengert.numpy import _elementwise as E
 
 from ._conv import Geometry, _ints, _shape, resolve_padding
 
@@ -241,41 +242,11 @@ def _geometry(x, d, kernel_size, stride, padding, dilation, who):
 
 
 # ---------------------------------------------------------------------------------------------
-# Max pooling over tiling windows (stride = kernel, no padding or dilation): a primitive whose
-# derivative is the constant "argmax" mask M (1 at the maximum of each window, ties sharing
-# equally): JVP Σ_window M·t, VJP M·spread(g).  Both are linear, so higher orders are exact.
+# Max pooling over tiling windows (stride = kernel, no padding or dilation): a composite.  The
+# tiles are moved to a leading axis -- (∏k, ..., *O), one contiguous block per kernel offset --
+# and ``wengert.numpy.max`` reduces over it: every step works on long contiguous runs, and its
+# derivative sends the cotangent to each window's maximum, tied maxima sharing it equally.
 # ---------------------------------------------------------------------------------------------
-
-
-def _tiles(x, kernel):
-    """x (..., *S) cropped to whole tiles and split: (..., O₁, k₁, O₂, k₂, ...), a view when
-    nothing is cropped."""
-    d = len(kernel)
-    sp = x.shape[x.ndim - d :]
-    out = tuple(n // k for n, k in zip(sp, kernel))
-    x = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
-    split = sum(((o, k) for o, k in zip(out, kernel)), ())
-    return x.reshape(x.shape[: x.ndim - d] + split), out
-
-
-def _tile_axes(lead, d):
-    return tuple(lead + 2 * i + 1 for i in range(d))
-
-
-def _tile_slices(lead, kernel):
-    """Index tuples picking kernel offset k of every tile of a ``_tiles`` view."""
-    for kidx in itertools.product(*[range(k) for k in kernel]):
-        yield (slice(None),) * lead + sum(((slice(None), ki) for ki in kidx), ())
-
-
-def _tile_max_impl(x, kernel):
-    # an elementwise maximum per kernel offset: NumPy reduces slowly over the strided tile axes
-    t, _ = _tiles(x, kernel)
-    lead = x.ndim - len(kernel)
-    acc = None
-    for sl in _tile_slices(lead, kernel):
-        acc = t[sl].copy() if acc is None else _np.maximum(acc, t[sl], out=acc)
-    return acc
 
 
 def _upsample(a, kernel):
@@ -286,50 +257,28 @@ def _upsample(a, kernel):
     return a
 
 
-def _tile_mask(x, ans, kernel):
-    """The constant M (x-shaped): 1/(number of maxima) at each window's maxima, else 0."""
-    xv, av = _np.asarray(primal_value(x)), _np.asarray(primal_value(ans))
+def _tile_max_pool(x, kernel):
+    shape = _shape(x)
     d = len(kernel)
-    lead = xv.ndim - d
-    covered = tuple(slice(0, o * k) for o, k in zip(av.shape[lead:], kernel))
-    eq = xv[(Ellipsis,) + covered] == _upsample(av, kernel)
-    dt = E._mask(True, x).dtype
-    m = eq.astype(dt)
-    if _np.count_nonzero(eq) > av.size:  # ties: share the derivative equally among them
-        m /= _upsample(_window_sum_impl(m, _tile_geom(kernel), kernel), kernel)
-    if m.shape != xv.shape:
-        full = _np.zeros(xv.shape, dt)
-        full[(Ellipsis,) + covered] = m
-        m = full
-    return m
-
-
-def _tile_geom(kernel):
-    d = len(kernel)
-    return Geometry(tuple(kernel), (0,) * d, (0,) * d, (1,) * d, 1)
-
-
-tile_max_p = Primitive("max_pool", _tile_max_impl, fmt="maxpool {0}")
-tile_max_p.defjvp(
-    lambda t, ans, x, kernel: window_sum_p(
-        t * _tile_mask(x, ans, kernel), geom=_tile_geom(kernel), kernel=kernel
+    nl = len(shape) - d
+    out = tuple(n // k for n, k in zip(shape[nl:], kernel))
+    if any(o * k != n for o, k, n in zip(out, kernel, shape[nl:])):  # drop the partial tiles
+        x = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
+    split = sum(((o, k) for o, k in zip(out, kernel)), ())
+    t = wnp.reshape(x, shape[:nl] + split)
+    perm = (
+        tuple(nl + 2 * i + 1 for i in range(d))
+        + tuple(range(nl))
+        + tuple(nl + 2 * i for i in range(d))
     )
-)
-tile_max_p.defvjp(
-    lambda g, ans, x, kernel: (
-        window_spread_p(
-            g, geom=_tile_geom(kernel), kernel=kernel, spatial=_shape(x)[-len(kernel) :]
-        )
-        * _tile_mask(x, ans, kernel)
-    )
-)
-tile_max_p.saving((0, ANS))
+    t = wnp.reshape(wnp.transpose(t, perm), (_prod(kernel),) + shape[:nl] + out)
+    return wnp.max(t, axis=0)
 
 
 def _max_pool(x, d, kernel_size, stride, padding, dilation, return_indices, who):
     kernel, geom = _geometry(x, d, kernel_size, stride, padding, dilation, who)
     if _is_tiling(geom, kernel) and not return_indices:
-        return tile_max_p(x, kernel=kernel)
+        return _tile_max_pool(x, kernel)
     xv = primal_value(x)
     idx, best = _argmax_indices(_np.asarray(xv), kernel, geom)
     # windows that do not overlap pick distinct elements: the scatter can assign, not add
