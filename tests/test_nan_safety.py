@@ -196,3 +196,23 @@ def test_documented_workaround_for_products():
     g, h = derivatives(f, np.array([0.0, 1.0, 2.0]))
     np.testing.assert_allclose(g, [0.0, 1.0, np.log(2.0) + 1])
     assert_finite(h)
+
+
+def test_reverse_sweep_makes_zero_cotangent_times_infinity_zero():
+    # x·log x: the untaken branch at 0 has derivative log 0 + 1 = -inf, which `multiply`
+    # (a plain rule) meets with where's zero cotangent; the sweep turns the 0·∞ into 0.
+    f = lambda x: wnp.sum(wnp.where(x > 0, x * wnp.log(wnp.where(x > 0, x, 0.0)), 0.0))
+    x = np.array([0.0, 1.0, 2.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = grad(f)(x)
+        h = hessian(f)(x)
+    np.testing.assert_allclose(g, [0.0, 1.0, 1.0 + np.log(2.0)])
+    np.testing.assert_allclose(h, np.diag([0.0, 1.0, 0.5]))
+
+
+def test_reverse_sweep_keeps_a_genuine_nan():
+    # ∞ − ∞ with a non-zero cotangent is a real NaN, not a masked branch: it stays.
+    inf = np.array([np.inf, 1.0])
+    with np.errstate(invalid="ignore"):
+        g = grad(lambda x: wnp.sum(x * inf - x * inf))(np.array([1.0, 1.0]))
+    assert np.isnan(g[0]) and g[1] == 0.0

@@ -512,11 +512,22 @@ def backward(
 
     Adjoint arrays that the sweep allocated itself (sums of two contributions) are ``owned``
     and take further contributions in place, which saves an allocation per extra consumer.
+
+    NaN safety: the sweep runs with NumPy's invalid-operation flag raising.  When a rule makes
+    a new NaN (0·∞, ∞−∞: typically a zero cotangent, say from the branch ``where`` did not
+    take, meeting an infinite derivative), that rule is run again quietly and, for an
+    element-wise primitive, its cotangent is set to an exact 0 wherever ``g`` is 0.  The
+    check costs nothing while no NaN appears.
     """
+    with np.errstate(invalid="raise"):
+        return _sweep(trace, seeds, retain, observe)
+
+
+def _sweep(trace: VJPTrace, seeds, retain: bool, observe) -> list:
     adj: list = [None] * trace.nvalues
     owned: set = set()
     for vid, g in seeds:
-        adj[vid] = g if adj[vid] is None else adj[vid] + g
+        adj[vid] = g if adj[vid] is None else _quietly(_add, adj[vid], g)
     tape = trace.tape
     ndarray = np.ndarray
     for n in range(len(tape) - 1, -1, -1):
@@ -539,7 +550,11 @@ def backward(
                 adj[out] = None
         vjp_all = prim.vjp_all
         if vjp_all is not None:
-            cts = vjp_all(g, ans, [i for i, _ in links], *primals, **params)
+            needed = [i for i, _ in links]
+            try:
+                cts = vjp_all(g, ans, needed, *primals, **params)
+            except FloatingPointError:
+                cts = _quietly(vjp_all, g, ans, needed, *primals, **params)
         elif (
             prim.vjp_add_into is not None
             and observe is None
@@ -552,10 +567,13 @@ def backward(
                     x = primals[i]
                     acc = np.zeros(x.shape, np.result_type(x, g))
                     if a is not None:
-                        acc += a
+                        acc += a  # acc is zeros: no new NaN can arise
                     adj[vid] = a = acc
                     owned.add(vid)
-                prim.vjp_add_into(a, g, *primals, **params)
+                try:
+                    prim.vjp_add_into(a, g, *primals, **params)
+                except FloatingPointError:
+                    pass  # the in-place sum is done; NumPy only reports the new NaN
             continue
         else:
             rules = prim.vjps
@@ -569,7 +587,12 @@ def backward(
                     continue
                 if rule is None:
                     continue
-                ct = rule(g, ans, *primals, **params) if params else rule(g, ans, *primals)
+                try:
+                    ct = rule(g, ans, *primals, **params) if params else rule(g, ans, *primals)
+                except FloatingPointError:  # a new NaN: see the docstring
+                    ct = _quietly(rule, g, ans, *primals, **params)
+                    if prim.elementwise:
+                        ct = _strong_zero(ct, g)
             if ct is None:
                 continue
             if observe is not None:
@@ -578,15 +601,44 @@ def backward(
             if a is None:
                 adj[vid] = ct
             elif vid in owned and type(ct) is ndarray and a.shape == ct.shape and a.dtype == ct.dtype:
-                a += ct
+                try:
+                    a += ct
+                except FloatingPointError:
+                    pass  # ∞ + (−∞) in a sum of contributions: a genuine NaN, already stored
             else:
-                a = a + ct
+                try:
+                    a = a + ct
+                except FloatingPointError:
+                    a = _quietly(_add, a, ct)
                 adj[vid] = a
                 if type(a) is ndarray:
                     owned.add(vid)
     if not retain:
         trace.tape = []
     return adj
+
+
+def _add(a: Any, b: Any) -> Any:
+    return a + b
+
+
+def _quietly(rule: Callable, *args: Any, **params: Any) -> Any:
+    with np.errstate(invalid="ignore"):
+        return rule(*args, **params)
+
+
+def _strong_zero(ct: Any, g: Any) -> Any:
+    """``ct`` with an exact 0 wherever the cotangent ``g`` is 0 (same shapes only: after a
+    broadcast has been summed there is no telling which zeros met which entries)."""
+    if ct is None or np.shape(primal_value(ct)) != np.shape(primal_value(g)):
+        return ct
+    zero = primal_value(g) == 0
+    if not zero.any():
+        return ct
+    from wengert.numpy._elementwise import where  # the numpy layer sits above: lazily
+
+    with np.errstate(invalid="ignore"):
+        return where(zero, 0, ct)
 
 
 _PLAIN = (type(None), np.ndarray)  # adjoints the in-place paths may touch (not tracers)
