@@ -209,3 +209,10 @@ def test_real_part_of_holomorphic_function():
 def test_holomorphic_needs_complex_input():
     with pytest.raises(TypeError, match="complex"):
         holomorphic_grad(wnp.sin)(np.float64(1.0))
+
+
+def test_python_complex_constant_times_a_reduced_tangent():
+    # sum(x) gives NumPy scalars; 1j * (NumPy scalar) must stay an array value in the rules
+    out, t = jvp(lambda x: 1j * wnp.sum(x) + 1, (np.ones(3),), (np.ones(3),))
+    assert out == 1 + 3j and t == 3j
+    check_grads(lambda x: 1j * wnp.sum(x) + 1, (np.ones(3),))

@@ -167,10 +167,12 @@ subtract.defjvp(
 subtract.defvjp(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y))
 
 multiply = Primitive("multiply", _np.multiply, elementwise=True, fmt="{0} × {1}")
-multiply.defjvp(lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
+# (co)tangent first: a NumPy scalar times a Python complex stays a NumPy value
+multiply.defjvp(lambda t, ans, x, y: t * y, lambda t, ans, x, y: t * x)
 multiply.defvjp(
-    lambda g, ans, x, y: unbroadcast(g * y, x), lambda g, ans, x, y: unbroadcast(x * g, y)
+    lambda g, ans, x, y: unbroadcast(g * y, x), lambda g, ans, x, y: unbroadcast(g * x, y)
 )
+
 
 def _div_dy(t, ans, y):
     """-t·ans/y = -t·x/y², with a strong zero where y == 0 (there ans is ±∞ or NaN)."""
