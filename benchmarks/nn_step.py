@@ -177,14 +177,14 @@ def check_against_torch(torch, kind, x, y) -> float:
     model.train()
     loss_t = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
     loss_t.backward()
+    loss_t = loss_t.item()
     (loss_w, _), g = wengert.value_and_grad(_loss, has_aux=True)(net, x, y, None)
-    worst = abs(float(loss_w) - float(loss_t)) / abs(float(loss_t))
+    worst = abs(float(loss_w) - loss_t) / abs(loss_t)
     for i, name in pairs:
         gw = g.params[name]
         a = gw.get("weight", gw.get("gamma"))
-        b = m_grad = model[i].weight.grad.numpy()
+        b = model[i].weight.grad.numpy()
         worst = max(worst, float(np.abs(a - b).max() / (np.abs(b).max() + 1e-30)))
-        del m_grad
     return worst
 
 
@@ -214,6 +214,22 @@ def breakdown(step: WengertStep, reps: int = 30) -> dict:
     return out
 
 
+def hottest(step: WengertStep, reps: int = 100, top: int = 12) -> str:
+    """cProfile of ``reps`` steps: the functions with the most time of their own."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(reps):
+        step()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    return buf.getvalue()
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -222,6 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer samples")
     ap.add_argument("--only", default="cnn,mlp", help="cnn, mlp or both")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="also print wengert's hottest functions")
     args = ap.parse_args(argv)
     settings = QUICK if args.quick else FULL
     torch = None if args.no_torch else load_torch()
@@ -272,6 +289,8 @@ def main(argv=None) -> int:
         print(
             "\nwengert breakdown (median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in bd.items())
         )
+        if args.profile:
+            print(hottest(ws))
         if tmed:
             rows.append((kind, tmed / base))
     for kind, ratio in rows:

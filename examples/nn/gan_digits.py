@@ -42,10 +42,7 @@ def build_generator(seed: int = 1, width: int = 64) -> nn.Network:
         nn.ConvTranspose2d(width, 4, stride=2, padding=1),  # 4×4
         nn.BatchNorm(),
         nn.ReLU(),
-        nn.ConvTranspose2d(width // 2, 4, stride=2, padding=1),  # 8×8
-        nn.BatchNorm(),
-        nn.ReLU(),
-        nn.ConvTranspose2d(1, 3, padding=1),  # 8×8, smooths the stride-2 checkerboard
+        nn.ConvTranspose2d(1, 4, stride=2, padding=1),  # 8×8
         nn.Tanh(),
     ]
     return nn.Network(layers, input_shape=(LATENT,), rng=seed)

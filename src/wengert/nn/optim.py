@@ -268,6 +268,10 @@ def _check_tree(params_leaves, other_leaves, ptree, otree, what: str) -> None:
             f"optimizer: the {what} must have the structure of the parameters, {ptree}, but has "
             f"{otree}. Pass the gradient of the same params pytree (grad(loss)(params))."
         )
+    _check_shapes(params_leaves, other_leaves, what)
+
+
+def _check_shapes(params_leaves, other_leaves, what: str) -> None:
     for k, (p, g) in enumerate(zip(params_leaves, other_leaves)):
         if _shape_of(p) != _shape_of(g):
             raise ValueError(
@@ -387,16 +391,23 @@ class Optimizer:
         slot_leaves = []
         for s in self.slots:
             sl, sdef = tree_flatten(state[s])
-            _check_tree(pl, sl, pdef, sdef, f"state slot {s!r}")
+            if sdef is not pdef and len(sl) == len(pl):  # cheap: leaf shapes only
+                _check_shapes(pl, sl, f"state slot {s!r}")
+            else:
+                _check_tree(pl, sl, pdef, sdef, f"state slot {s!r}")
             slot_leaves.append(sl)
-        new_p = []
-        new_slots: list[list] = [[] for _ in self.slots]
-        for k, (p, g) in enumerate(zip(pl, gl)):
-            cur = tuple(sl[k] for sl in slot_leaves)
-            p2, upd = self.rule(p, g, cur, lr, t + 1, self.weight_decay)
-            new_p.append(p2)
-            for j, u in enumerate(upd):
-                new_slots[j].append(u)
+        flat = _flat_layout(pl, gl, slot_leaves)
+        if flat is not None:
+            new_p, new_slots = self._update_flat(flat, pl, gl, slot_leaves, lr, t + 1)
+        else:
+            new_p = []
+            new_slots = [[] for _ in self.slots]
+            for k, (p, g) in enumerate(zip(pl, gl)):
+                cur = tuple(sl[k] for sl in slot_leaves)
+                p2, upd = self.rule(p, g, cur, lr, t + 1, self.weight_decay)
+                new_p.append(p2)
+                for j, u in enumerate(upd):
+                    new_slots[j].append(u)
         new_state = dict(state)
         new_state["step"] = np.asarray(t + 1, np.int64)
         for j, s in enumerate(self.slots):
@@ -405,6 +416,70 @@ class Optimizer:
         if net is not None:
             new_params = net.with_params(new_params)
         return new_params, new_state
+
+
+    def _update_flat(self, layout, pl, gl, slot_leaves, lr, t):
+        """The rules are elementwise: run them once on all leaves laid end to end (a few large
+        NumPy calls instead of a few per leaf).  The results are views into one buffer per
+        quantity, so the next update finds them already laid out and does not copy them."""
+        p = _as_flat(pl, layout)
+        g = _as_flat(gl, layout)
+        slots = tuple(_as_flat(sl, layout) for sl in slot_leaves)
+        p2, upd = self.rule(p, g, slots, lr, t, self.weight_decay)
+        return _split(p2, layout), [_split(u, layout) for u in upd]
+
+
+def _flat_layout(pl, gl, slot_leaves):
+    """``(dtype, shapes, offsets, total)`` when every leaf is a plain ndarray of one float
+    dtype (so the update can run on one flat vector), else None."""
+    if len(pl) < 2:
+        return None
+    dt = None
+    for group in (pl, gl, *slot_leaves):
+        for a in group:
+            if type(a) is not np.ndarray:
+                return None
+            if dt is None:
+                dt = a.dtype
+            elif a.dtype != dt:
+                return None
+    if dt.kind != "f":
+        return None
+    shapes = [a.shape for a in pl]
+    offsets = []
+    n = 0
+    for a in pl:
+        offsets.append(n)
+        n += a.size
+    return dt, shapes, offsets, n
+
+
+def _as_flat(leaves, layout):
+    """The leaves as one 1-d array: their common base if they are its consecutive C-ordered
+    pieces (as ``_split`` made them), else a concatenated copy."""
+    dt, shapes, offsets, n = layout
+    base = leaves[0].base
+    if type(base) is np.ndarray and base.ndim == 1 and base.size == n and base.dtype == dt:
+        addr = base.__array_interface__["data"][0]
+        isz = dt.itemsize
+        ok = True
+        for a, off in zip(leaves, offsets):
+            if (
+                a.base is not base
+                or not a.flags.c_contiguous
+                or a.__array_interface__["data"][0] != addr + off * isz
+            ):
+                ok = False
+                break
+        if ok:
+            return base
+    return np.concatenate([a.reshape(-1) for a in leaves])
+
+
+def _split(v, layout):
+    _, shapes, offsets, n = layout
+    ends = offsets[1:] + [n]
+    return [v[a:b].reshape(s) for a, b, s in zip(offsets, ends, shapes)]
 
 
 def _dtype(p):
@@ -459,11 +534,11 @@ def _adam_rule(b1, b2, eps):
             v2 -= v
             v2 *= 1.0 - b2
             v2 += v
+            # lr·m̂/(√v̂ + ε) = (lr·√bc2/bc1)·m / (√v + ε·√bc2): one pass fewer
             d = np.sqrt(v2)
-            d *= 1.0 / math.sqrt(bc2)
-            d += eps
+            d += eps * math.sqrt(bc2)
             np.divide(m2, d, out=d)
-            d *= lr / bc1
+            d *= lr * math.sqrt(bc2) / bc1
             if wd:
                 d += (lr * wd) * p
             np.subtract(p, d, out=d)
