@@ -370,3 +370,31 @@ def test_repr():
     assert "adam(lr=0.001" in repr(nn.adam())
     assert "warmup" in repr(nn.sgd(nn.warmup(0.1, 5)))
     assert math.isclose(optim.cosine_decay(2.0, 4)(2), 1.0)
+
+
+@pytest.mark.parametrize(
+    "make", [nn.sgd, nn.momentum, nn.adam, nn.rmsprop], ids=lambda f: f.__name__
+)
+def test_flat_fast_path_matches_leafwise_and_never_mutates_earlier_results(make):
+    """Updates on plain same-dtype leaves run on one flat vector whose pieces are returned as
+    views; later updates read those views in place and must not write into them."""
+    p0 = _params()
+    opt = make(1e-2, weight_decay=0.01)
+    st = opt.init(p0)
+    history = []
+    p = p0
+    for k in range(4):
+        p, st = opt.update(p, _grads(p, k), st)
+        history.append((p, st, tree_map(np.copy, (p, st))))
+    for cur, cur_st, snapshot in history:
+        assert_tree_close((cur, cur_st), snapshot, 0, 0)
+    assert p["w"].base is not None and p["w"].base is p["b"].base  # the flat path ran
+    # the same steps leaf by leaf (float64 leaves of mixed dtype disable the flat path)
+    mixed = dict(p0, extra=np.zeros(1, np.float64))
+    st2 = opt.init(mixed)
+    q = mixed
+    for k in range(4):
+        g = _grads({n: v for n, v in q.items() if n != "extra"}, k)
+        g["extra"] = np.zeros(1)
+        q, st2 = opt.update(q, g, st2)
+    assert_tree_close(p, {k: v for k, v in q.items() if k != "extra"}, rtol=1e-6)

@@ -417,7 +417,6 @@ class Optimizer:
             new_params = net.with_params(new_params)
         return new_params, new_state
 
-
     def _update_flat(self, layout, pl, gl, slot_leaves, lr, t):
         """The rules are elementwise: run them once on all leaves laid end to end (a few large
         NumPy calls instead of a few per leaf).  The results are views into one buffer per
