@@ -124,7 +124,17 @@ def test_ive_negative_argument():
     check(lambda x: ws.jv(2, x), x)
 
 
-@pytest.mark.parametrize("f", [ws.jv, ws.iv, ws.polygamma], ids=lambda f: f.__name__)
+def test_jv_order_derivative_by_series():
+    v, x = np.array([0.5, 1.5, 2.0, -0.5]), np.array([0.7, 3.0, 9.0, 20.0])
+    h = 1e-6
+    fd = (sp.jv(v + h, x) - sp.jv(v - h, x)) / (2 * h)
+    np.testing.assert_allclose(grad(lambda v: ws.jv(v, x).sum())(v), fd, rtol=1e-6, atol=1e-8)
+    check(lambda v, x: ws.jv(v, x), v[:3], x[:3])  # both arguments, both modes, order 2
+    with pytest.raises(NotImplementedError, match="0 < x ≤ 25"):
+        grad(lambda v: ws.jv(v, 30.0))(1.0)
+
+
+@pytest.mark.parametrize("f", [ws.iv, ws.polygamma], ids=lambda f: f.__name__)
 def test_order_argument_is_not_differentiable(f):
     with pytest.raises(NotImplementedError, match="no derivative with respect to"):
         grad(lambda v: f(v, 2.0))(1.0)

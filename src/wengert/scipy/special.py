@@ -3,7 +3,8 @@
 Each function is a primitive (SciPy computes the value) whose JVP and VJP rules are written
 with wengert's own operations, so every order works, e.g. d/dx gammaln = digamma,
 d/dx digamma = polygamma(1, ·), d/dx erf = 2/√π·e^(−x²).  Integer-like orders (the n of
-``polygamma``, the v of ``jv``) are not differentiable: tracing one raises an error.  The
+``polygamma``, the v of ``iv``/``yv``/``kv``) are not differentiable: tracing one raises an
+error; ``jv`` is differentiable in v by its power series (0 < x ≤ 25, v > −1).  The
 incomplete gamma and beta functions are differentiable in their shape parameters too (series
 in :mod:`wengert.scipy._series`).
 """
@@ -272,11 +273,32 @@ _ive = _binary(
     _order("ive"),
     lambda ans, v, x: 0.5 * (ive(_n_plus(v, -1), x) + ive(_n_plus(v, 1), x)) - _sign(x) * ans,
 )
+def _jv_dv(ans, v, x):
+    """∂J_v(x)/∂v = J_v(x)·ln(x/2) − Σ_k (−1)^k ψ(v+k+1) (x/2)^(2k+v) / (k! Γ(v+k+1)).
+
+    Defined here for x > 0 and v > −1 (every Γ(v+k+1) positive); the series is summed to
+    k = 40 + 2x, with x ≤ 25 so cancellation stays below ~1e-8.  Written with wengert's own
+    operations, so it differentiates again (in v and in x)."""
+    vv, xv = _np.asarray(primal_value(v)), _np.asarray(primal_value(x))
+    if _np.any(xv <= 0) or _np.any(xv > 25) or _np.any(vv <= -1):
+        raise NotImplementedError(
+            "jv: the derivative with respect to the order v is implemented for 0 < x ≤ 25 and "
+            "v > −1 (a power series); pass v as a constant (wengert.stop_gradient(v)) elsewhere."
+        )
+    kmax = int(40 + 2 * _np.max(xv))
+    k = _np.arange(kmax, dtype=_np.result_type(xv, vv, float)).reshape((kmax,) + (1,) * _np.ndim(ans))
+    sign = (-1.0) ** k
+    log_half_x = wnp.log(x / 2)
+    a = v + k + 1
+    terms = sign * digamma(a) * wnp.exp((2 * k + v) * log_half_x - _sp.gammaln(k + 1) - gammaln(a))
+    return ans * log_half_x - wnp.sum(terms, axis=0)
+
+
 _jv = _binary(
     "jv",
     _float_out(_sp.jv),
-    _order("jv"),
-    lambda ans, v, x: 0.5 * (jv(_n_plus(v, -1), x) - jv(_n_plus(v, 1), x)),
+    _jv_dv,
+    lambda ans, v, x: 0.5 * (jv(v - 1, x) - jv(v + 1, x)),
 )
 _yv = _binary(
     "yv",
@@ -298,6 +320,7 @@ _kve = _binary(
 )
 for _p in (_iv, _jv, _yv, _kv):
     _p.saving((0, 1))
+_jv.saving((0, 1, ANS), (0, 1))  # the order's rule also reads J_v itself
 _i0 = _unary("i0", _sp.i0, lambda ans, x: i1(x), (0,))
 _i1 = _unary("i1", _sp.i1, lambda ans, x: 0.5 * (i0(x) + iv(2, x)), (0,))
 _i0e = _unary("i0e", _sp.i0e, lambda ans, x: i1e(x) - _sign(x) * ans, (0, ANS))
@@ -655,8 +678,8 @@ def ive(v: Any, x: Any) -> Any:
 
 
 def jv(v: Any, x: Any) -> Any:
-    """The Bessel function J_v(x); d/dx = (J_{v−1}(x) − J_{v+1}(x))/2.  The order v has no
-    derivative (tracing it raises NotImplementedError)."""
+    """The Bessel function J_v(x); ∂/∂x = (J_{v−1}(x) − J_{v+1}(x))/2, and ∂/∂v by its power
+    series where that is defined here: 0 < x ≤ 25 and v > −1 (elsewhere tracing v raises)."""
     return _jv(v, x)
 
 
