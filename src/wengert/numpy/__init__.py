@@ -267,14 +267,7 @@ def _plain(a):
 
 
 def _constant_query(name):
-    f = getattr(_np, name)
-
-    def query(*args, **kwargs):
-        return f(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
-
-    query.__name__ = name
-    query.__doc__ = f"``numpy.{name}`` on plain values (its output carries no derivative)."
-    return query
+    return _elementwise.constant_op(getattr(_np, name), "its output carries no derivative.")
 
 
 argmax = _constant_query("argmax")

@@ -804,13 +804,19 @@ def astype(x, dtype):
 # ---------------------------------------------------------------------------------------------
 
 
-def _constant_op(npfunc):
+def constant_op(npfunc, doc: str = "its derivative is zero.", plain=primal_value):
+    """``npfunc`` applied to the plain values of its arguments (``plain`` strips the tracing):
+    a result with no derivative (rounding, comparisons, index outputs, queries)."""
+
     def op(*args, **kwargs):
-        return npfunc(*[primal_value(a) for a in args], **kwargs)
+        return npfunc(*[plain(a) for a in args], **{k: plain(v) for k, v in kwargs.items()})
 
     op.__name__ = npfunc.__name__
-    op.__doc__ = f"``numpy.{npfunc.__name__}`` on the plain value: its derivative is zero."
+    op.__doc__ = f"``numpy.{npfunc.__name__}`` on the plain values: {doc}"
     return op
+
+
+_constant_op = constant_op
 
 
 floor = _constant_op(_np.floor)

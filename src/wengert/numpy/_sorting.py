@@ -241,14 +241,7 @@ def _plain(v):
 
 
 def _index_query(name):
-    f = getattr(_np, name)
-
-    def query(*args, **kwargs):
-        return f(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
-
-    query.__name__ = name
-    query.__doc__ = f"``numpy.{name}`` on the plain values: an index output, no derivative."
-    return query
+    return E.constant_op(getattr(_np, name), "an index output, no derivative.", plain=_plain)
 
 
 searchsorted = _index_query("searchsorted")
