@@ -3,26 +3,15 @@ the element-wise family, the no-conjugation convention, and holomorphic derivati
 
 import numpy as np
 import pytest
+from _checks import check, rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, holomorphic_grad, jacfwd, jacrev, jvp, vjp
 
 
-def rng(seed=0):
-    return np.random.default_rng(seed)
-
-
 def Z(r, s=(2, 3), lo=0.4, hi=1.5):
     """Complex numbers away from 0, the branch cuts and the poles of the functions below."""
     return r.uniform(lo, hi, s) + 1j * r.uniform(lo, hi, s) * r.choice([-1, 1], s)
-
-
-def check(f, *args):
-    check_grads(f, args, order=2, modes=("fwd", "rev"))
-    out, pull = vjp(f, *args)
-    cts = pull(np.ones_like(out))
-    for ct, x in zip(cts, args):
-        assert np.shape(ct) == np.shape(x) and ct.dtype == np.result_type(x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,14 +3,11 @@ traced arrays: values as NumPy's, derivatives to order 2 in both modes, aliasing
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, hessian, jacfwd, jacrev, jvp, vjp
 from wengert.numpy._update import ViewAssignmentError
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args):

@@ -4,14 +4,10 @@ in both modes to order 2 (the same code runs on plain arrays for the finite diff
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, jacfwd, jacrev, jvp, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
-
 
 X = rng().standard_normal((3, 4))
 X3 = rng(1).standard_normal((2, 3, 4))

@@ -4,13 +4,10 @@ by check_grads in both modes to order 2."""
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, jacfwd, jacrev, jvp, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args, ref=None, jac=True):

@@ -3,13 +3,10 @@ the zero-derivative ufuncs, and power with negative bases."""
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, hessian, is_traced, jacfwd, jacrev, jvp, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args, order=2):

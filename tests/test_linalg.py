@@ -5,15 +5,12 @@ do not exist (NaN eigen/singular-vector derivatives, subgradient 0 for norms, Li
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, jacfwd, jacrev, jvp, vjp
 
 L = wnp.linalg
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def randn(*shape, seed=0, cplx=False):

@@ -5,14 +5,10 @@ import itertools
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.nn.functional as F
 from wengert import check_grads, grad, hvp, jacfwd, jacrev, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
-
 
 # ---------------------------------------------------------------------------------------------
 # Naive references: direct loops over every output element

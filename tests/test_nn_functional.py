@@ -5,13 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.nn.functional as F
 from wengert import check_grads, grad, hvp, jacfwd, jacrev, jvp, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args):

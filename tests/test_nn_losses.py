@@ -3,14 +3,11 @@ modes, numerical stability at extreme inputs, reductions, dtypes and errors."""
 
 import numpy as np
 import pytest
+from _checks import rng
 
 import wengert.nn.functional as F
 import wengert.nn.losses as L
 from wengert import check_grads, grad, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def _lsm(x, axis=1):

@@ -2,23 +2,10 @@
 
 import numpy as np
 import pytest
+from _checks import check, rng
 
 import wengert.numpy as wnp
-from wengert import check_grads, grad, jacfwd, jacrev, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
-
-
-def check(f, *args):
-    """Order-2 derivatives in both modes; the cotangents also have their inputs' shapes and
-    dtypes (check_grads alone would let a broadcastable wrong shape through)."""
-    check_grads(f, args, order=2, modes=("fwd", "rev"))
-    out, pull = vjp(f, *args)
-    cts = pull(np.ones_like(out))
-    for ct, x in zip(cts, args):
-        assert np.shape(ct) == np.shape(x) and ct.dtype == np.result_type(x)
+from wengert import check_grads, grad, jacfwd, jacrev
 
 
 def check_jacobians(f, *args, holomorphic=False):

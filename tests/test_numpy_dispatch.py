@@ -3,12 +3,9 @@ operators and methods all land on wengert's primitives."""
 
 import numpy as np
 import pytest
+from _checks import rng
 
 from wengert import check_grads, grad, jacfwd, jacrev, jvp, vjp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args):

@@ -2,22 +2,10 @@
 
 import numpy as np
 import pytest
+from _checks import check_jacobians, rng
 
 import wengert.numpy as wnp
 from wengert import check_grads, grad, jacfwd, jacrev, jvp
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
-
-
-def check_jacobians(f, *args):
-    nums = tuple(range(len(args)))
-    jf = jacfwd(f, argnums=nums)(*args)
-    jr = jacrev(f, argnums=nums)(*args)
-    for a, b in zip(jf, jr):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-
 
 X = rng().standard_normal((3, 4, 5))
 MASK = X[..., 0] > 0  # a (3, 4) boolean mask

@@ -6,14 +6,12 @@ import pytest
 
 sl = pytest.importorskip("scipy.linalg")
 
+from _checks import rng  # noqa: E402
+
 import wengert.scipy.linalg as wl  # noqa: E402
 from wengert import check_grads, grad, jacfwd, jacrev, vjp  # noqa: E402
 
 N = 3
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args):

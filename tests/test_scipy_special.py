@@ -5,12 +5,10 @@ import pytest
 
 sp = pytest.importorskip("scipy.special")
 
+from _checks import rng  # noqa: E402
+
 import wengert.scipy.special as ws  # noqa: E402
 from wengert import check_grads, grad, jacfwd, jacrev, jvp, vjp  # noqa: E402
-
-
-def rng(seed=0):
-    return np.random.default_rng(seed)
 
 
 def check(f, *args, **kw):
