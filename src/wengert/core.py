@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
     "Primitive",
+    "UnaryPrimitive",
+    "NO_PARAMS",
     "Tracer",
     "JVPTracer",
     "VJPTracer",
@@ -35,6 +38,8 @@ __all__ = [
     "new_trace",
     "end_trace",
     "backward",
+    "identity_rule",
+    "reduce_to_shape",
     "primal_value",
     "is_traced",
     "UnexpectedTracerError",
@@ -74,10 +79,12 @@ class Primitive:
         "jvps",
         "vjps",
         "jvp_all",
-        "vjp_all",
+        "_vjp_all",
         "elementwise",
+        "broadcasts",
         "multiple_results",
-        "vjp_add_into",
+        "_vjp_add_into",
+        "general",
         "reads",
         "fmt",
         "__weakref__",
@@ -97,15 +104,36 @@ class Primitive:
         self.jvps: tuple = ()
         self.vjps: tuple = ()
         self.jvp_all: Callable | None = None
-        self.vjp_all: Callable | None = None
+        self._vjp_all: Callable | None = None
         self.elementwise = elementwise
+        # may an argument's cotangent come out larger than the argument (broadcasting)?
+        self.broadcasts = elementwise
         self.multiple_results = multiple_results
         # Optional fast path for a rule that scatters into zeros (indexing): add the cotangent
         # into an accumulator the sweep owns, in place: ``vjp_add_into(acc, g, *args, **params)``.
-        self.vjp_add_into: Callable | None = None
+        self._vjp_add_into: Callable | None = None
+        self.general = multiple_results  # does the sweep need its general path for this one?
         # Which values each argument's VJP rule reads (see ``saving``); None: everything.
         self.reads: tuple | None = None
         self.fmt = fmt  # how evaluation-trace tables write the operation, e.g. "{0} × {1}"
+
+    @property
+    def vjp_all(self) -> Callable | None:
+        return self._vjp_all
+
+    @vjp_all.setter
+    def vjp_all(self, rule: Callable | None) -> None:
+        self._vjp_all = rule
+        self.general = self.multiple_results or rule is not None or self._vjp_add_into is not None
+
+    @property
+    def vjp_add_into(self) -> Callable | None:
+        return self._vjp_add_into
+
+    @vjp_add_into.setter
+    def vjp_add_into(self, rule: Callable | None) -> None:
+        self._vjp_add_into = rule
+        self.general = self.multiple_results or rule is not None or self._vjp_all is not None
 
     def defjvp(self, *rules: Callable | None) -> Primitive:
         """Give one forward-mode rule per positional argument (``None``: no derivative)."""
@@ -142,6 +170,27 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+class UnaryPrimitive(Primitive):
+    """A primitive of one array argument (``sin``, ``exp``...): the same thing, called through
+    a shorter path, since the only argument's trace is the top one."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.broadcasts = False  # one argument: its cotangent has the output's shape
+
+    def __call__(self, x: Any, /, **params: Any) -> Any:
+        if isinstance(x, Tracer):
+            return x._trace.process(self, (x,), params or NO_PARAMS)
+        return self.impl(x, **params)
+
+    bind = __call__
+
+
+NO_PARAMS: Any = MappingProxyType({})  # the shared, immutable ``params`` of a call without any
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,6 +411,7 @@ def _align_batched(t: Any, nb: int, ans: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+ndarray = np.ndarray
 _STAND_IN_SIZE = 4096  # smaller arrays are kept whole: a stand-in would cost more than it saves
 ANS = -1  # in Primitive.saving: the output
 
@@ -441,7 +491,7 @@ class VJPTrace:
             if type(a) is VJPTracer and a._trace is self:
                 primals[i] = a.primal
                 links.append((i, a.idx))
-            elif type(a) is np.ndarray:
+            elif type(a) is ndarray:
                 consts = [i] if consts is None else consts + [i]
             i += 1
         if self.level:
@@ -450,24 +500,19 @@ class VJPTrace:
             ans = prim.impl(*primals, **params) if params else prim.impl(*primals)
         if not links:
             return ans
-        saved = ans
-        reads = prim.reads
-        if reads is not None and not self.keep_all:
-            # Keep only what the VJP rules read: large unread arrays become free stand-ins.
-            for i, _ in links:
-                p = primals[i]
-                if type(p) is np.ndarray and p.size > _STAND_IN_SIZE and not _is_read(reads, links, i):
-                    primals[i] = _stand_in(p)
-            if type(ans) is np.ndarray and ans.size > _STAND_IN_SIZE and not _is_read(reads, links, ANS):
-                saved = _stand_in(ans)
-        if consts is not None:
-            for i in consts:
-                a = primals[i]
-                if reads is not None and not self.keep_all and not _is_read(reads, links, i):
-                    if a.size > _STAND_IN_SIZE:
-                        primals[i] = _stand_in(a)
-                elif a.flags.writeable:
-                    self._lock(a, prim.name)  # a constant kept for the sweep
+        # Large values may shrink to stand-ins (see ``_shrink``).  An element-wise output is
+        # at least as large as each argument, so one size test covers them all.
+        if prim.elementwise:
+            big = type(ans) is ndarray and ans.size > _STAND_IN_SIZE
+        else:
+            big = type(ans) is ndarray and ans.size > _STAND_IN_SIZE
+            if not big:
+                for i, _ in links:
+                    p = primals[i]
+                    if type(p) is ndarray and p.size > _STAND_IN_SIZE:
+                        big = True
+                        break
+        saved = self._shrink(prim, primals, links, consts, ans) if big or consts else ans
         out = self.nvalues
         if prim.multiple_results:
             self.nvalues += len(ans)
@@ -480,6 +525,29 @@ class VJPTrace:
         t.idx = out
         t._trace = self
         return t
+
+    def _shrink(self, prim: Primitive, primals: list, links: list, consts: list | None, ans: Any):
+        """Keep only what the VJP rules read: large unread arrays become free stand-ins (in
+        ``primals``, in place); constants kept for the sweep are locked.  Returns what to save
+        of ``ans``."""
+        reads = prim.reads
+        shrink = reads is not None and not self.keep_all
+        if shrink:
+            for i, _ in links:
+                p = primals[i]
+                if type(p) is ndarray and p.size > _STAND_IN_SIZE and not _is_read(reads, links, i):
+                    primals[i] = _stand_in(p)
+        if consts is not None:
+            for i in consts:
+                a = primals[i]
+                if shrink and not _is_read(reads, links, i):
+                    if a.size > _STAND_IN_SIZE:
+                        primals[i] = _stand_in(a)
+                elif a.flags.writeable:
+                    self._lock(a, prim.name)  # a constant kept for the sweep
+        if shrink and type(ans) is ndarray and ans.size > _STAND_IN_SIZE and not _is_read(reads, links, ANS):
+            return _stand_in(ans)
+        return ans
 
     def record(self, prim: Primitive, primals: list, links: list, ans: tuple, params: dict):
         """Append an entry whose outputs ``ans`` (a tuple) were computed by the caller, e.g. a
@@ -525,97 +593,161 @@ def backward(
 
 def _sweep(trace: VJPTrace, seeds, retain: bool, observe) -> list:
     adj: list = [None] * trace.nvalues
-    owned: set = set()
+    owned: set = set()  # ids whose adjoint array the sweep allocated itself: safe to add into
     for vid, g in seeds:
         adj[vid] = g if adj[vid] is None else _quietly(_add, adj[vid], g)
     tape = trace.tape
-    ndarray = np.ndarray
     for n in range(len(tape) - 1, -1, -1):
         e = tape[n]
         if not retain:
             tape[n] = None
         prim, params, primals, ans, links, out = e
-        if prim.multiple_results:
-            gs = adj[out : out + len(ans)]
-            if all(g is None for g in gs):
-                continue
-            g = tuple(_zeros_like(a) if gi is None else gi for gi, a in zip(gs, ans))
-            if not retain:
-                adj[out : out + len(ans)] = [None] * len(ans)
-        else:
-            g = adj[out]
-            if g is None:
-                continue
-            if not retain:
-                adj[out] = None
-        vjp_all = prim.vjp_all
-        if vjp_all is not None:
-            needed = [i for i, _ in links]
-            try:
-                cts = vjp_all(g, ans, needed, *primals, **params)
-            except FloatingPointError:
-                cts = _quietly(vjp_all, g, ans, needed, *primals, **params)
-        elif (
-            prim.vjp_add_into is not None
-            and observe is None
-            and type(g) is ndarray
-            and all(type(adj[vid]) in _PLAIN for _, vid in links)
-        ):
-            for i, vid in links:  # scatter straight into an accumulator this sweep owns
-                a = adj[vid]
-                if a is None or vid not in owned or a.dtype != g.dtype:
-                    x = primals[i]
-                    acc = np.zeros(x.shape, np.result_type(x, g))
-                    if a is not None:
-                        acc += a  # acc is zeros: no new NaN can arise
-                    adj[vid] = a = acc
-                    owned.add(vid)
-                try:
-                    prim.vjp_add_into(a, g, *primals, **params)
-                except FloatingPointError:
-                    pass  # the in-place sum is done; NumPy only reports the new NaN
+        if prim.general:  # several outputs, a joint rule or an in-place scatter
+            _general_entry(e, adj, owned, retain, observe)
             continue
-        else:
-            rules = prim.vjps
+        g = adj[out]
+        if g is None:
+            continue
+        if not retain:
+            adj[out] = None
+        rules = prim.vjps
         for i, vid in links:
-            if vjp_all is not None:
-                ct = cts[i]
+            try:
+                rule = rules[i]
+            except IndexError:  # fewer rules than arguments: no derivative for the rest
+                continue
+            if rule is None:
+                continue
+            if rule is identity_rule:
+                ct = g
             else:
-                try:
-                    rule = rules[i]
-                except IndexError:  # fewer rules than arguments: no derivative for the rest
-                    continue
-                if rule is None:
-                    continue
                 try:
                     ct = rule(g, ans, *primals, **params) if params else rule(g, ans, *primals)
                 except FloatingPointError:  # a new NaN: see the docstring
                     ct = _quietly(rule, g, ans, *primals, **params)
                     if prim.elementwise:
                         ct = _strong_zero(ct, g)
-            if ct is None:
-                continue
+                if ct is None:
+                    continue
+            if prim.broadcasts:  # the cotangent of a broadcast argument: sum it back down
+                shape = primals[i].shape
+                if ct.shape != shape:
+                    ct = reduce_to_shape(ct, shape)
             if observe is not None:
                 observe(e, vid, ct)
             a = adj[vid]
             if a is None:
                 adj[vid] = ct
-            elif vid in owned and type(ct) is ndarray and a.shape == ct.shape and a.dtype == ct.dtype:
-                try:
-                    a += ct
-                except FloatingPointError:
-                    pass  # ∞ + (−∞) in a sum of contributions: a genuine NaN, already stored
             else:
-                try:
-                    a = a + ct
-                except FloatingPointError:
-                    a = _quietly(_add, a, ct)
-                adj[vid] = a
-                if type(a) is ndarray:
-                    owned.add(vid)
+                _accumulate(adj, owned, vid, a, ct)
     if not retain:
         trace.tape = []
     return adj
+
+
+def _accumulate(adj: list, owned: set, vid: int, a: Any, ct: Any) -> None:
+    """Add the contribution ``ct`` to the adjoint ``a`` of value ``vid``: in place when the
+    sweep owns ``a``, else into a new array that it then owns."""
+    if vid in owned and type(ct) is np.ndarray and a.shape == ct.shape and a.dtype == ct.dtype:
+        try:
+            a += ct
+        except FloatingPointError:
+            pass  # ∞ + (−∞) in a sum of contributions: a genuine NaN, already stored
+        return
+    try:
+        a = a + ct
+    except FloatingPointError:
+        a = _quietly(_add, a, ct)
+    adj[vid] = a
+    if type(a) is np.ndarray:
+        owned.add(vid)
+
+
+def _general_entry(e: TapeEntry, adj: list, owned: set, retain: bool, observe) -> None:
+    """The sweep's step for an entry with several outputs, a joint rule (``vjp_all``) or an
+    in-place scatter (``vjp_add_into``)."""
+    prim, params, primals, ans, links, out = e
+    if prim.multiple_results:
+        gs = adj[out : out + len(ans)]
+        if all(g is None for g in gs):
+            return
+        g = tuple(_zeros_like(a) if gi is None else gi for gi, a in zip(gs, ans))
+        if not retain:
+            adj[out : out + len(ans)] = [None] * len(ans)
+    else:
+        g = adj[out]
+        if g is None:
+            return
+        if not retain:
+            adj[out] = None
+    vjp_all = prim.vjp_all
+    if (
+        prim.vjp_add_into is not None
+        and observe is None
+        and type(g) is np.ndarray
+        and all(type(adj[vid]) in _PLAIN for _, vid in links)
+    ):
+        for i, vid in links:  # scatter straight into an accumulator this sweep owns
+            a = adj[vid]
+            if a is None or vid not in owned or a.dtype != g.dtype:
+                x = primals[i]
+                acc = np.zeros(x.shape, np.result_type(x, g))
+                if a is not None:
+                    acc += a  # acc is zeros: no new NaN can arise
+                adj[vid] = a = acc
+                owned.add(vid)
+            try:
+                prim.vjp_add_into(a, g, *primals, **params)
+            except FloatingPointError:
+                pass  # the in-place sum is done; NumPy only reports the new NaN
+        return
+    if vjp_all is not None:
+        needed = [i for i, _ in links]
+        try:
+            cts = vjp_all(g, ans, needed, *primals, **params)
+        except FloatingPointError:
+            cts = _quietly(vjp_all, g, ans, needed, *primals, **params)
+    for i, vid in links:
+        if vjp_all is not None:
+            ct = cts[i]
+        else:  # several outputs, or a scatter on traced values: the plain rules
+            rules = prim.vjps
+            rule = rules[i] if i < len(rules) else None
+            if rule is None:
+                continue
+            try:
+                ct = rule(g, ans, *primals, **params)
+            except FloatingPointError:
+                ct = _quietly(rule, g, ans, *primals, **params)
+        if ct is None:
+            continue
+        if observe is not None:
+            observe(e, vid, ct)
+        a = adj[vid]
+        if a is None:
+            adj[vid] = ct
+        else:
+            _accumulate(adj, owned, vid, a, ct)
+
+
+def identity_rule(g: Any, ans: Any, *args: Any, **params: Any) -> Any:
+    """The VJP (or JVP) rule ``g ↦ g``, of ``add`` say.  The sweep recognises it and skips the
+    call."""
+    return g
+
+
+def reduce_to_shape(g: Any, shape: tuple) -> Any:
+    """Sum ``g`` down to ``shape``, undoing NumPy broadcasting (leading axes, and axes of length
+    1 in ``shape``).  Uses ``g``'s own ``sum``/``reshape`` methods, so a traced ``g`` stays
+    differentiable."""
+    gshape = g.shape
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + k for k, d in enumerate(shape) if d == 1 and gshape[lead + k] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes)
+    return g.reshape(shape) if g.shape != shape else g
 
 
 def _add(a: Any, b: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from wengert.core import Primitive, Tracer, primal_value
+from wengert.core import NO_PARAMS, Primitive, Tracer, primal_value
 
 from . import _construction as B
 from . import _contract as C
@@ -234,14 +234,14 @@ def _as_method(prim, reflected=False):
         def method(self, other, /):
             if isinstance(other, Tracer):
                 return prim(other, self)
-            return self._trace.process(prim, (other, self), {})
+            return self._trace.process(prim, (other, self), NO_PARAMS)
 
     else:
 
         def method(self, other, /):
-            if isinstance(other, Tracer):
+            if isinstance(other, Tracer) and other._trace is not self._trace:
                 return prim(self, other)
-            return self._trace.process(prim, (self, other), {})
+            return self._trace.process(prim, (self, other), NO_PARAMS)
 
     method.__name__ = prim.name
     return method

@@ -3,14 +3,15 @@
 Each primitive stands with its NumPy implementation and its derivative rules.  A unary rule
 ``d(t, ans, x)`` multiplies by the (diagonal) derivative; wengert uses the transpose-without-
 conjugation convention for complex numbers, so one such rule serves as both JVP and VJP for
-holomorphic functions.  Binary rules reduce broadcast cotangents with :func:`unbroadcast`.
+holomorphic functions.  VJP rules return the cotangent at the broadcast output shape: the
+backward sweep sums it down to each argument's shape (after its NaN fix-up, see core.py).
 """
 
 from __future__ import annotations
 
 import numpy as _np
 
-from wengert.core import ANS, Primitive, Tracer, primal_value
+from wengert.core import ANS, Primitive, Tracer, UnaryPrimitive, identity_rule, primal_value
 
 from . import _reductions as R
 from . import _shape as S
@@ -56,7 +57,7 @@ def _mask(cond, like):
 
 
 def _unary(name, impl, d, fmt=None):
-    p = Primitive(name, impl, elementwise=True, fmt=fmt)
+    p = UnaryPrimitive(name, impl, elementwise=True, fmt=fmt)
     return p.defjvp(d).defvjp(d)
 
 
@@ -158,19 +159,19 @@ def _select(t, w):
 
 add = Primitive("add", _np.add, elementwise=True, fmt="{0} + {1}")
 add.defjvp(lambda t, ans, x, y: to_out_shape(t, ans), lambda t, ans, x, y: to_out_shape(t, ans))
-add.defvjp(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y))
+add.defvjp(identity_rule, identity_rule)
 
 subtract = Primitive("subtract", _np.subtract, elementwise=True, fmt="{0} − {1}")
 subtract.defjvp(
     lambda t, ans, x, y: to_out_shape(t, ans), lambda t, ans, x, y: to_out_shape(-t, ans)
 )
-subtract.defvjp(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y))
+subtract.defvjp(identity_rule, lambda g, ans, x, y: -g)
 
 multiply = Primitive("multiply", _np.multiply, elementwise=True, fmt="{0} × {1}")
 # (co)tangent first: a NumPy scalar times a Python complex stays a NumPy value
 multiply.defjvp(lambda t, ans, x, y: t * y, lambda t, ans, x, y: t * x)
 multiply.defvjp(
-    lambda g, ans, x, y: unbroadcast(g * y, x), lambda g, ans, x, y: unbroadcast(g * x, y)
+    lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x
 )
 
 
@@ -191,10 +192,10 @@ def _div_dy(t, ans, y):
 true_divide = Primitive("divide", _np.true_divide, elementwise=True, fmt="{0} / {1}")
 true_divide.defjvp(lambda t, ans, x, y: _sdiv(t, y), lambda t, ans, x, y: _div_dy(t, ans, y))
 true_divide.defvjp(
-    lambda g, ans, x, y: unbroadcast(
-        g / y if type(y) is _ndarray and _count_nonzero(y) == y.size else _sdiv(g, y), x
+    lambda g, ans, x, y: (
+        g / y if type(y) is _ndarray and _count_nonzero(y) == y.size else _sdiv(g, y)
     ),
-    lambda g, ans, x, y: unbroadcast(_div_dy(g, ans, y), y),
+    lambda g, ans, x, y: _div_dy(g, ans, y),
 )
 divide = true_divide
 
@@ -230,14 +231,6 @@ def _pow_x(t, ans, x, y):
     return _overlay(t * _pow_dx(x, y), t, lambda bad: t * _pow_dx(where_p(bad, 1, x), y))
 
 
-def _pow_vjp_x(g, ans, x, y):
-    r = _pow_x(g, ans, x, y)
-    return None if r is None else unbroadcast(r, x)
-
-
-def _pow_vjp_y(g, ans, x, y):
-    r = _pow_y(g, ans, x, y)
-    return None if r is None else unbroadcast(r, y)
 
 
 def _pow_y(t, ans, x, y):
@@ -272,7 +265,7 @@ def _pow(x, y):
 
 
 power = Primitive("power", _pow, elementwise=True, fmt="{0}^{1}")
-power.defjvp(_pow_x, _pow_y).defvjp(_pow_vjp_x, _pow_vjp_y)
+power.defjvp(_pow_x, _pow_y).defvjp(_pow_x, _pow_y)
 
 
 square = _unary("square", _np.square, lambda t, ans, x: t * (2 * x), fmt="{0}²")
@@ -339,15 +332,14 @@ cosh = _unary("cosh", _np.cosh, lambda t, ans, x: t * sinh(x), fmt="cosh {0}")
 
 
 def _tanh_d(t, ans, x):
-    """t·(1 − tanh²).  The in-place steps touch only the fresh temporary ``d`` (for tracers they
-    rebind it), so a large cotangent costs one new array, not two."""
+    """t·(1 − tanh²) as t − t·tanh²: array-with-array operations only (a Python scalar in a
+    NumPy operation costs more than the operation on a small array), and for plain arrays in
+    place on the one fresh temporary."""
     d = ans * ans
-    d *= -1
-    d += 1
-    if type(d) is type(t) is _np.ndarray and d.shape == t.shape and d.dtype == t.dtype:
+    if type(d) is type(t) is _ndarray and d.shape == t.shape and d.dtype == t.dtype:
         d *= t
-        return d
-    return d * t
+        return _np.subtract(t, d, out=d)
+    return t - t * d
 
 
 tanh = _unary("tanh", _np.tanh, _tanh_d, fmt="tanh {0}")
@@ -402,8 +394,8 @@ def _binary(name, impl, jx, jy, fmt=None):
         None if jy is None else lambda t, ans, x, y: to_out_shape(jy(t, ans, x, y), ans),
     )
     p.defvjp(
-        None if jx is None else lambda g, ans, x, y: unbroadcast(jx(_real_part(g), ans, x, y), x),
-        None if jy is None else lambda g, ans, x, y: unbroadcast(jy(_real_part(g), ans, x, y), y),
+        None if jx is None else lambda g, ans, x, y: jx(_real_part(g), ans, x, y),
+        None if jy is None else lambda g, ans, x, y: jy(_real_part(g), ans, x, y),
     )
     return p
 
@@ -519,7 +511,7 @@ def _ldexp_rule(t, ans, x, i):
 
 ldexp_p = Primitive("ldexp", _np.ldexp, elementwise=True, fmt="{0}·2^{1}")
 ldexp_p.defjvp(_ldexp_rule).defvjp(
-    lambda g, ans, x, i: unbroadcast(ldexp_p(_real_part(g), i), x)
+    lambda g, ans, x, i: ldexp_p(_real_part(g), i)
 )
 
 
@@ -681,8 +673,8 @@ maximum.defjvp(
     lambda t, ans, x, y: to_out_shape(t * _chooser_weight(y, ans, x), ans),
 )
 maximum.defvjp(
-    lambda g, ans, x, y: unbroadcast(g * _chooser_weight(x, ans, y), x),
-    lambda g, ans, x, y: unbroadcast(g * _chooser_weight(y, ans, x), y),
+    lambda g, ans, x, y: g * _chooser_weight(x, ans, y),
+    lambda g, ans, x, y: g * _chooser_weight(y, ans, x),
 )
 
 minimum = Primitive("minimum", _np.minimum, elementwise=True, fmt="min({0}, {1})")
@@ -718,7 +710,7 @@ def _clip_jvp(k):
 
 
 def _clip_vjp(k):
-    return lambda g, ans, *args: unbroadcast(_select(g, _clip_weight(k, ans, *args)), args[k])
+    return lambda g, ans, *args: _select(g, _clip_weight(k, ans, *args))
 
 
 clip_p = Primitive("clip", _clip_impl, elementwise=True, fmt="clip({0}, {1}, {2})")
@@ -753,8 +745,8 @@ where_p.defjvp(
 )
 where_p.defvjp(
     None,
-    lambda g, ans, c, x, y: unbroadcast(where_p(c, g, 0), x),
-    lambda g, ans, c, x, y: unbroadcast(where_p(c, 0, g), y),
+    lambda g, ans, c, x, y: where_p(c, g, 0),
+    lambda g, ans, c, x, y: where_p(c, 0, g),
 )
 
 

@@ -19,7 +19,7 @@ import scipy.special as _sp
 
 import wengert.numpy as wnp
 from wengert.core import ANS, Primitive, primal_value
-from wengert.numpy._elementwise import to_out_shape, unbroadcast
+from wengert.numpy._elementwise import to_out_shape
 from wengert.numpy._reductions import normalize_axes
 
 from . import _series
@@ -128,7 +128,7 @@ def _binary(name: str, impl, coef0, coef1) -> Primitive:
     def vjp(k, coef):
         if isinstance(coef, _NoDerivative):
             return coef
-        return lambda g, ans, x, y: unbroadcast(g * coef(ans, x, y), (x, y)[k])
+        return lambda g, ans, x, y: g * coef(ans, x, y)
 
     return p.defjvp(jvp(0, coef0), jvp(1, coef1)).defvjp(vjp(0, coef0), vjp(1, coef1))
 
@@ -360,10 +360,8 @@ igamma_p.defjvp(
     ),
 )
 igamma_p.defvjp(
-    lambda g, ans, a, x, k, upper: unbroadcast(g * igamma_p(a, x, k=k + 1, upper=upper), a),
-    lambda g, ans, a, x, k, upper: unbroadcast(
-        g * _gamma_density_da(a, x, k) * (-1 if upper else 1), x
-    ),
+    lambda g, ans, a, x, k, upper: g * igamma_p(a, x, k=k + 1, upper=upper),
+    lambda g, ans, a, x, k, upper: g * _gamma_density_da(a, x, k) * (-1 if upper else 1),
 )
 igamma_p.saving((0, 1))
 
@@ -415,9 +413,9 @@ ibeta_p.defjvp(
     lambda t, ans, a, b, x, i, j: to_out_shape(t * _beta_density_dab(a, b, x, i, j), ans),
 )
 ibeta_p.defvjp(
-    lambda g, ans, a, b, x, i, j: unbroadcast(g * ibeta_p(a, b, x, i=i + 1, j=j), a),
-    lambda g, ans, a, b, x, i, j: unbroadcast(g * ibeta_p(a, b, x, i=i, j=j + 1), b),
-    lambda g, ans, a, b, x, i, j: unbroadcast(g * _beta_density_dab(a, b, x, i, j), x),
+    lambda g, ans, a, b, x, i, j: g * ibeta_p(a, b, x, i=i + 1, j=j),
+    lambda g, ans, a, b, x, i, j: g * ibeta_p(a, b, x, i=i, j=j + 1),
+    lambda g, ans, a, b, x, i, j: g * _beta_density_dab(a, b, x, i, j),
 )
 ibeta_p.saving((0, 1, 2))
 
@@ -470,8 +468,8 @@ stdtr_p.defjvp(
     lambda t_, ans, df, t: to_out_shape(t_ * _t_pdf(df, t), ans),
 )
 stdtr_p.defvjp(
-    lambda g, ans, df, t: unbroadcast(g * _stdtr_ddf(df, t), df),
-    lambda g, ans, df, t: unbroadcast(g * _t_pdf(df, t), t),
+    lambda g, ans, df, t: g * _stdtr_ddf(df, t),
+    lambda g, ans, df, t: g * _t_pdf(df, t),
 )
 stdtr_p.saving((0, 1))
 
