@@ -668,9 +668,9 @@ def _chooser_weight(x, ans, y):
 
 
 maximum = Primitive("maximum", _np.maximum, elementwise=True, fmt="max({0}, {1})")
-maximum.defjvp(
-    lambda t, ans, x, y: to_out_shape(t * _chooser_weight(x, ans, y), ans),
-    lambda t, ans, x, y: to_out_shape(t * _chooser_weight(y, ans, x), ans),
+maximum.defjvp(  # a selection: an infinite tangent of the losing argument stays out
+    lambda t, ans, x, y: to_out_shape(_select(t, _chooser_weight(x, ans, y)), ans),
+    lambda t, ans, x, y: to_out_shape(_select(t, _chooser_weight(y, ans, x)), ans),
 )
 maximum.defvjp(
     lambda g, ans, x, y: g * _chooser_weight(x, ans, y),
