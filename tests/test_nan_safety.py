@@ -216,3 +216,53 @@ def test_reverse_sweep_keeps_a_genuine_nan():
     with np.errstate(invalid="ignore"):
         g = grad(lambda x: wnp.sum(x * inf - x * inf))(np.array([1.0, 1.0]))
     assert np.isnan(g[0]) and g[1] == 0.0
+
+
+def test_forward_mode_products_in_an_untaken_branch():
+    # jvp/jacfwd of x·log x in the branch where does not take: the selection drops the NaN
+    f = lambda x: wnp.where(x > 0, x * wnp.log(x), 0.0)
+    x = np.array([0.0, 1.0, 2.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, t = jvp(f, (x,), (np.ones(3),))
+        j = jacfwd(f)(x)
+        h = jacfwd(jacfwd(lambda x: wnp.sum(f(x))))(x)
+    np.testing.assert_allclose(t, [0.0, 1.0, 1.0 + np.log(2.0)])
+    np.testing.assert_allclose(j, np.diag([0.0, 1.0, 1.0 + np.log(2.0)]))
+    np.testing.assert_allclose(h, np.diag([0.0, 1.0, 0.5]))
+
+
+def test_reverse_mode_after_a_broadcast():
+    # x (2,) meets log(Y) with Y = x broadcast to (3, 2): the 0·(−∞) arises at (3, 2) and is
+    # fixed there, before the sweep sums the cotangent down to x's shape.
+    def f(x):
+        y = x * wnp.ones((3, 1))
+        return wnp.sum(wnp.where(y > 0, x * wnp.log(y), 0.0))
+
+    x = np.array([0.0, 2.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = grad(f)(x)
+        h = hessian(f)(x)
+        gf = jacfwd(f)(x)
+    np.testing.assert_allclose(g, [0.0, 3 * (np.log(2.0) + 1)])
+    np.testing.assert_allclose(gf, g)
+    np.testing.assert_allclose(h, np.diag([0.0, 1.5]))
+
+
+def test_overflow_in_an_untaken_branch():
+    f = lambda x: wnp.where(x < 700, wnp.exp(x), 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert grad(f)(1000.0) == 0.0
+        assert jvp(f, (1000.0,), (1.0,))[1] == 0.0
+        assert grad(f)(1.0) == np.exp(1.0)
+
+
+@pytest.mark.parametrize("op", [wnp.maximum, wnp.minimum, wnp.fmax, wnp.fmin])
+def test_chooser_with_an_infinite_tangent_in_the_losing_argument(op):
+    # the losing argument −log y (or log y) has an infinite tangent at y = 0
+    sign = 1.0 if op in (wnp.maximum, wnp.fmax) else -1.0
+    f = lambda x, y: op(x, sign * wnp.log(y))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, t = jvp(f, (1.0, 0.0), (0.0, 1.0))
+        _, tx = jvp(f, (1.0, 0.0), (1.0, 0.0))
+        gx, gy = grad(f, argnums=(0, 1))(1.0, 0.0)
+    assert t == 0.0 and tx == 1.0 and gx == 1.0 and gy == 0.0
