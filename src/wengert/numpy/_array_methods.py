@@ -226,6 +226,21 @@ def _qualified(func) -> str:
     return f"{module}.{func.__name__}" if module.startswith("numpy") else f"numpy.{func.__name__}"
 
 
+# Operand types a tracer's operators take on directly (the hot path of ``x * 0.9``).
+_OPERANDS = frozenset({float, int, complex, bool, _np.ndarray} | set(_np.sctypeDict.values()))
+
+
+def _defers(other) -> bool:
+    """Does ``other`` handle this operation itself, as NumPy's own operators let it?  True for
+    a type that opts out of ufuncs (``__array_ufunc__ = None``) or brings its own
+    ``__array_ufunc__`` (an array wrapper such as ``wengert.dl.dlarray``): the tracer returns
+    ``NotImplemented`` and Python asks ``other``'s reflected operator."""
+    cls = type(other)
+    if not hasattr(cls, "__array_ufunc__") or isinstance(other, (_np.ndarray, _np.generic)):
+        return False
+    return cls.__array_ufunc__ is None or cls.__array_ufunc__ is not _np.ndarray.__array_ufunc__
+
+
 def _as_method(prim, reflected=False):
     """A binary operator method.  With a constant operand the tracer's own trace is the top
     one, so it processes the primitive directly (the hot path of ``x * 0.9``)."""
@@ -234,13 +249,18 @@ def _as_method(prim, reflected=False):
         def method(self, other, /):
             if isinstance(other, Tracer):
                 return prim(other, self)
+            if type(other) not in _OPERANDS and _defers(other):
+                return NotImplemented
             return self._trace.process(prim, (other, self), NO_PARAMS)
 
     else:
 
         def method(self, other, /):
-            if isinstance(other, Tracer) and other._trace is not self._trace:
-                return prim(self, other)
+            if isinstance(other, Tracer):
+                if other._trace is not self._trace:
+                    return prim(self, other)
+            elif type(other) not in _OPERANDS and _defers(other):
+                return NotImplemented
             return self._trace.process(prim, (self, other), NO_PARAMS)
 
     method.__name__ = prim.name
