@@ -13,12 +13,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# The seed examples with their trace tables, then a short custom training loop (wengert.nn CNN
+# on digits, ~10 s; its PNG goes to build/demo so the committed full-run outputs stay as they are).
 demo: $(STAMP)
 	$(PY) examples/seed_examples.py
+	$(PY) examples/nn/cnn_digits.py --quick --no-progress --out build/demo
 
-# A short run of the wengert.nn CNN example (examples/nn/ has the GAN and the model-function MLP).
+# Only the short wengert.nn CNN run (examples/nn/ has the GAN and the model-function MLP).
 nn-demo: $(STAMP)
-	$(PY) examples/nn/cnn_digits.py --quick
+	$(PY) examples/nn/cnn_digits.py --quick --out build/demo
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests examples benchmarks tools
