@@ -17,6 +17,8 @@ from . import _elementwise as E
 from . import _indexing as I
 from . import _shape as S
 
+_ndarray = _np.ndarray
+
 
 def normalize_axes(axis, ndim: int) -> tuple:
     """``axis`` (None, int or sequence) as a sorted tuple of distinct negative axes."""
@@ -66,7 +68,27 @@ def _sum_impl(x, axis, keepdims):
 
 sum_p = Primitive("sum", _sum_impl, fmt="Σ {0}")
 sum_p.defjvp(lambda t, ans, x, axis, keepdims: sum_p(t, axis=axis, keepdims=keepdims))
-sum_p.defvjp(lambda g, ans, x, axis, keepdims: S.broadcast_to(_expand(g, axis, keepdims), x.shape))
+
+
+def _sum_vjp(g, ans, x, axis, keepdims):
+    """The cotangent ``g`` broadcast back over the summed axes.  A plain ``g`` of a small
+    input is copied into a fresh array (cheaper than a broadcast view here, and one the sweep
+    may then add into); otherwise a broadcast view, traced when ``g`` is."""
+    shape = x.shape
+    if type(g) is _ndarray or isinstance(g, _np.generic):
+        if not keepdims and axis and g.ndim:
+            nd = len(shape)
+            g = g.reshape(tuple(1 if k - nd in axis else d for k, d in enumerate(shape)))
+        n = x.size
+        if n > 4096 and g.size * 64 < n:
+            return _np.broadcast_to(g, shape)  # large: a view, no memory
+        out = _np.empty(shape, _np.result_type(g))
+        out[...] = g
+        return out
+    return S.broadcast_to(_expand(g, axis, keepdims), shape)
+
+
+sum_p.defvjp(_sum_vjp)
 
 
 def sum(a, axis=None, dtype=None, keepdims=False, **kw):  # noqa: A001 - mirrors numpy
