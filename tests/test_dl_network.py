@@ -1,6 +1,9 @@
 """wengert.dl networks: MATLAB layer constructors, names, layouts and formats, the learnables
 Table, and dlnetwork forward/predict/initialize against the equivalent wengert.nn Network."""
 
+import contextvars
+import copy
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from wengert.dl import (
     convolution2dLayer,
     dlarray,
     dlnetwork,
+    dlupdate,
     dropoutLayer,
     featureInputLayer,
     flattenLayer,
@@ -30,6 +34,7 @@ from wengert.dl import (
     projectAndReshapeLayer,
     reluLayer,
     resetState,
+    rng,
     sequenceInputLayer,
     sigmoidLayer,
     softmaxLayer,
@@ -109,6 +114,217 @@ def test_table_is_a_pytree():
     assert len(leaves) == 2
     u = wengert.tree_unflatten(tdef, [x + 1 for x in leaves])
     assert isinstance(u, Table) and u.parameter == ["a", "b"] and np.all(u.value[1] == 1)
+
+
+def _fc_net():
+    return dlnetwork(
+        [featureInputLayer(3), fullyConnectedLayer(4), reluLayer(), fullyConnectedLayer(2)],
+        rng=0,
+    )
+
+
+def test_table_row_assignment_matlab_idiom():
+    # MATLAB: idx = learnables.Parameter == "Weights";
+    #         gradients(idx,:) = dlupdate(@(g, w) g + l2*w, gradients(idx,:), learnables(idx,:))
+    net = _fc_net()
+    learnables = net.learnables
+    grads = learnables.with_values([dlarray(np.ones_like(v._value)) for v in learnables.value])
+    idx = np.array(learnables.parameter) == "Weights"
+    before = list(grads.value)
+    grads[idx] = dlupdate(lambda g, w: g + 0.5 * w, grads[idx], learnables[idx])
+    for k in (0, 2):
+        np.testing.assert_allclose(
+            grads.value[k]._value, 1 + 0.5 * learnables.value[k]._value, rtol=1e-6
+        )
+        assert grads.value[k]._value.dtype == np.float32
+    assert grads.value[1] is before[1] and grads.value[3] is before[3]  # other rows kept
+    assert grads.layer == learnables.layer and grads.parameter == learnables.parameter
+    assert net.learnables is learnables  # the network was not touched by changing grads
+
+
+def test_table_row_assignment_keys_and_values():
+    a, b, c = (dlarray(np.full((2, 1), k, np.float32), "") for k in range(3))
+    t = Table(["fc", "fc", "bn"], ["Weights", "Bias", "Scale"], [a, b, c])
+    z = np.zeros((2, 1), np.float32)
+    t[0] = z  # one row: the value itself; a plain array becomes a dlarray
+    assert isinstance(t.value[0], dlarray) and np.all(t.value[0]._value == 0)
+    t[-1] = dlarray(np.full((2, 1), 7, np.float32))
+    assert t.value[2]._value[0, 0] == 7
+    t["fc", "Bias"] = z + 5  # (layer, parameter)
+    assert t["fc", "Bias"]._value[0, 0] == 5
+    t[1:] = [z + 1, z + 2]  # slice: a list of values
+    assert [float(v._value[0, 0]) for v in t.value] == [0, 1, 2]
+    t[[2, 0]] = (z + 9, z + 8)  # a list of rows, in that order
+    assert [float(v._value[0, 0]) for v in t.value] == [8, 1, 9]
+    t[np.array([False, True, False])] = [z + 4]  # a mask
+    assert float(t.value[1]._value[0, 0]) == 4
+    t[[]] = []  # nothing selected, nothing given
+    t[1:3] = t[1:3].with_values([z, z])  # a table with the same row names
+    assert float(t.value[2]._value[0, 0]) == 0
+    t["value"] = [z, z, z]  # the whole column (MATLAB's t.Value = ...)
+    r = t[1]._replace(value=dlarray(z + 3))
+    t[1] = r  # a Row (what t[i] gives) into its own row
+    assert float(t.value[1]._value[0, 0]) == 3
+    with pytest.raises(ValueError, match="same single row"):
+        t[0] = r
+    with pytest.raises(ValueError, match="same single row"):
+        t[0:2] = r
+    # a formatted value keeps the old format when given as a plain array
+    u = Table(["l"], ["p"], [dlarray(np.ones((3, 2), np.float32), "CB")])
+    u[0] = np.zeros((3, 2), np.float32)
+    assert u.value[0].fmt == "CB"
+    # plain-array tables stay plain; None rows take any size
+    w = Table(["l", "l"], ["a", "b"], [np.ones(2), None])
+    w[0] = [5.0, 6.0]
+    w[1] = np.ones((4, 4))
+    assert isinstance(w.value[0], np.ndarray) and w.value[1].shape == (4, 4)
+
+
+def test_table_row_assignment_errors_change_nothing():
+    z = np.zeros((2, 1), np.float32)
+    t = Table(["fc", "fc", "bn"], ["Weights", "Bias", "Scale"], [dlarray(z)] * 3)
+    before = list(t.value)
+    with pytest.raises(ValueError, match=r"size \(2, 1\).*size \(3, 1\)"):
+        t[1] = np.zeros((3, 1), np.float32)
+    with pytest.raises(ValueError, match="2 row\\(s\\) selected but 1 value"):
+        t[[0, 1]] = [z]
+    with pytest.raises(ValueError, match="2 row\\(s\\) selected but the table assigned has 3"):
+        t[0:2] = t
+    with pytest.raises(ValueError, match="must be the selected rows"):
+        t[[0, 1]] = t[[1, 0]]
+    with pytest.raises(TypeError, match="float32 values; the new value is float64"):
+        t[0] = np.zeros((2, 1))
+    with pytest.raises(ValueError, match="size"):  # checked before anything is written
+        t[0:2] = [z + 1, np.zeros((5,), np.float32)]
+    with pytest.raises(TypeError, match="list of values"):
+        t[0:2] = z
+    with pytest.raises(TypeError, match="takes an array"):
+        t[0] = "weights"
+    with pytest.raises(IndexError, match="more than once"):
+        t[[0, 0]] = [z, z]
+    with pytest.raises(IndexError, match="out of range"):
+        t[3] = z
+    with pytest.raises(IndexError, match="out of range"):
+        t[[0, 5]] = [z, z]
+    with pytest.raises(IndexError, match="mask"):
+        t[np.array([True, False])] = [z]
+    with pytest.raises(KeyError, match="no row"):
+        t["fc", "Offset"] = z
+    with pytest.raises(KeyError, match="only the 'value' column"):
+        t["layer"] = ["a", "b", "c"]
+    with pytest.raises(TypeError, match="index with"):
+        t[1.5] = z
+    assert all(x is y for x, y in zip(t.value, before))
+
+
+def test_networks_never_share_a_table():
+    net = _fc_net()
+    w0 = np.array(net.learnables.value[0]._value)
+    # copies that updates and friends make own their tables
+    for other in (
+        resetState(net), initialize(net), copy.copy(net),
+        dlupdate(lambda w: w, net),
+    ):  # fmt: skip
+        assert other.learnables is not net.learnables and other.state is not net.state
+        other.learnables[0] = np.zeros((4, 3), np.float32)
+        np.testing.assert_array_equal(net.learnables.value[0]._value, w0)
+    # assigning a table stores a copy: changing the table later leaves the network alone
+    t = net.learnables.copy()
+    net2 = resetState(net)
+    net2.learnables = t
+    t[0] = np.ones((4, 3), np.float32)
+    np.testing.assert_array_equal(net2.learnables.value[0]._value, w0)
+    # net.learnables[idx] = ... changes that network (MATLAB's net.Learnables(idx,:) = ...)
+    net2.learnables["fc_1", "Weights"] = np.full((4, 3), 2, np.float32)
+    y = predict(net2, dlarray(np.ones((3, 1), np.float32), "CB"))
+    assert np.all(net2.learnables.value[0]._value == 2) and y.shape == (2, 1)
+    np.testing.assert_array_equal(net.learnables.value[0]._value, w0)
+    # a pytree round trip gives a network with its own tables
+    leaves, tdef = wengert.tree_flatten(net)
+    net3 = wengert.tree_unflatten(tdef, leaves)
+    net3.learnables[0] = np.zeros((4, 3), np.float32)
+    assert net3.learnables is not net.learnables
+    np.testing.assert_array_equal(net.learnables.value[0]._value, w0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The global generator: MATLAB's rng
+# ---------------------------------------------------------------------------------------------
+
+
+def _in_fresh_context(fn):
+    return contextvars.Context().run(fn)
+
+
+def test_rng_without_argument_returns_the_current_generator():
+    def body():
+        g = rng()  # none yet: one is made and kept
+        assert isinstance(g, np.random.Generator) and rng() is g
+        g.random(3)  # drawing does not replace it
+        assert rng() is g
+        g2 = rng(5)
+        assert g2 is not g and rng() is g2
+        return True
+
+    assert _in_fresh_context(body)
+
+
+def test_rng_seed_default_shuffle_generator_and_state():
+    def body():
+        a = rng(7).random(4)
+        np.testing.assert_array_equal(a, np.random.default_rng(7).random(4))
+        b = rng(np.int64(7)).random(4)
+        np.testing.assert_array_equal(a, b)
+        d = rng("default").random(3)
+        np.testing.assert_array_equal(d, np.random.default_rng(0).random(3))
+        np.testing.assert_array_equal(rng("Default").random(3), d)
+        s1, s2 = rng("shuffle").random(4), rng("shuffle").random(4)
+        assert not np.array_equal(s1, s2)  # from entropy
+        mine = np.random.default_rng(3)
+        assert rng(mine) is mine and rng() is mine  # a Generator is taken as is
+        # MATLAB's s = rng; ...; rng(s): the state dict restores the stream
+        s = rng().bit_generator.state
+        first = rng().random(5)
+        g = rng(s)
+        np.testing.assert_array_equal(g.random(5), first)
+        mt = np.random.Generator(np.random.MT19937(1))
+        np.testing.assert_array_equal(
+            rng(mt.bit_generator.state).random(2),
+            np.random.Generator(np.random.MT19937(1)).random(2),
+        )
+        return True
+
+    assert _in_fresh_context(body)
+
+
+def test_rng_drives_initialisation_and_bad_arguments():
+    def body():
+        rng(11)
+        n1 = _plain_net()
+        rng(11)
+        n2 = _plain_net()
+        rng("default")
+        n3 = _plain_net()
+        for a, b in zip(n1.learnables.value, n2.learnables.value):
+            np.testing.assert_array_equal(a._value, b._value)
+        assert not np.array_equal(n1.learnables.value[0]._value, n3.learnables.value[0]._value)
+        for bad, err, msg in (
+            (-1, ValueError, "non-negative"),
+            ("twister", ValueError, "default.*shuffle"),
+            (1.5, TypeError, "non-negative integer seed"),
+            (True, TypeError, "non-negative integer seed"),
+            ({"bit_generator": "Nope"}, ValueError, "bit_generator"),
+            ({"bit_generator": "PCG64", "state": {}}, ValueError, "not valid"),
+        ):
+            with pytest.raises(err, match=msg):
+                rng(bad)
+        return True
+
+    assert _in_fresh_context(body)
+
+
+def _plain_net():
+    return dlnetwork([featureInputLayer(3), fullyConnectedLayer(4)])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -456,7 +456,7 @@ def test_regression_losses():
 
 def test_onehot_round_trip():
     lab = np.array([["b", "a", "c", "a"]])
-    a = onehotencode(lab, 0)
+    a = onehotencode(lab, 0, class_names=["a", "b", "c"])
     assert a.dtype == np.float32 and a.shape == (3, 4)
     np.testing.assert_array_equal(a[:, 1], [1, 0, 0])
     np.testing.assert_array_equal(onehotdecode(a, ["a", "b", "c"], 0), lab)
@@ -466,7 +466,54 @@ def test_onehot_round_trip():
     u = onehotencode(np.array([[1, 7]]), 0, class_names=[1, 2])  # undefined → NaN
     assert np.all(np.isnan(u[:, 1]))
     assert onehotdecode(dlarray(a, "CB"), ["a", "b", "c"], 0).shape == (1, 4)
-    assert onehotencode(np.array([0, 1, 1]), 1).shape == (3, 2)  # B with fewer dims
+    assert onehotencode(np.array([0, 1, 1]), 1, class_names=[0, 1]).shape == (3, 2)  # fewer dims
+
+
+def test_onehot_numeric_and_text_labels_need_class_names():
+    # a mini-batch without class 2 must still get 3 rows: MATLAB requires ClassNames here
+    for labels in (np.array([[0, 1, 1, 0]]), np.array([["a", "b"]]), np.array([[True, False]])):
+        with pytest.raises(ValueError, match="class_names"):
+            onehotencode(labels, 0)
+    t = onehotencode(np.array([[0, 1, 1, 0]]), 0, class_names=range(3))
+    assert t.shape == (3, 4) and np.all(t[2] == 0)
+    with pytest.raises(ValueError, match="class_names"):
+        onehotencode(dlarray(np.array([[1.0, 2.0]]), "CB"), 0)
+    lg = onehotencode(np.array([[1, 0]]), 0, "logical", class_names=[0, 1])
+    assert lg.dtype == bool and lg.tolist() == [[False, True], [True, False]]
+    with pytest.raises(ValueError, match="NaN"):  # an unknown label cannot be logical
+        onehotencode(np.array([[1, 7]]), 0, "logical", class_names=[0, 1])
+
+
+class _Categorical:
+    """The categorical interface onehotencode reads (as pandas.Categorical has it)."""
+
+    def __init__(self, values, categories):
+        self.categories = np.asarray(categories)
+        self.codes = np.array([-1 if v is None else categories.index(v) for v in values])
+
+
+def test_onehot_categorical_uses_all_its_categories():
+    c = _Categorical(["red", "blue", None, "red"], ["blue", "green", "red"])
+    a = onehotencode(c, 1)  # unused "green" still gets its column, as MATLAB's categories(A)
+    assert a.shape == (4, 3) and a.dtype == np.float32
+    np.testing.assert_array_equal(a[0], [0, 0, 1])
+    np.testing.assert_array_equal(a[1], [1, 0, 0])
+    assert np.all(np.isnan(a[2]))  # <undefined> → NaN
+    assert np.all(a[[0, 1, 3], 1] == 0)
+    b = onehotencode(c, 1, "double", class_names=["red", "blue"])  # select and order
+    np.testing.assert_array_equal(b[[0, 1, 3]], [[1, 0], [0, 1], [1, 0]])
+    assert np.all(np.isnan(b[2])) and b.dtype == np.float64
+    np.testing.assert_array_equal(onehotdecode(a[[0, 1, 3]], c.categories, 1).ravel(),
+                                  ["red", "blue", "red"])  # fmt: skip
+
+
+def test_onehot_pandas_categorical():
+    pd = pytest.importorskip("pandas")
+    c = pd.Categorical(["x", "y", "x"], categories=["x", "y", "z"])
+    a = onehotencode(c, 1)
+    assert a.shape == (3, 3) and np.all(a[:, 2] == 0)
+    s = pd.Series(["y", "x"], dtype=pd.CategoricalDtype(["x", "y"]))
+    np.testing.assert_array_equal(onehotencode(s, 1), [[0, 1], [1, 0]])
 
 
 # ---------------------------------------------------------------------------------------------

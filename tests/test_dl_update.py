@@ -317,3 +317,41 @@ def test_matlab_empty_state_starts_fresh():
     np.testing.assert_allclose(v["b"], -0.01 * g["b"])
     x, st = lbfgsupdate(np.ones(2), lambda x: (0.5 * x @ x, x), [])
     assert isinstance(st, lbfgsState)
+
+
+def test_lbfgs_gradients_norm_and_step_norm():
+    st0 = lbfgsState()
+    assert st0.gradients_norm is None and st0.step_norm is None  # MATLAB's [] before a step
+    x0 = np.array([2.0, -1.0])
+    f = lambda x: (0.5 * x @ x, x)
+    x1, s1 = lbfgsupdate(x0, f, st0)
+    np.testing.assert_allclose(x1, 0.0, atol=1e-15)  # step 1 along −g lands on the minimum
+    assert s1.step_norm == pytest.approx(np.linalg.norm(x0))
+    assert s1.gradients_norm == pytest.approx(np.linalg.norm(x1), abs=1e-15)
+    assert isinstance(s1.step_norm, float) and isinstance(s1.gradients_norm, float)
+    assert st0.gradients_norm is None  # the state passed in is unchanged
+    assert "gradients_norm=" in repr(s1) and "step_norm=" in repr(s1)
+    # over several learnables (a dict of float32 arrays): norms over all of them together
+    p = {"w": np.array([[1.0, 2.0]], np.float32), "b": np.array([3.0], np.float32)}
+    loss = lambda q: (
+        float((q["w"] ** 2).sum() + (q["b"] ** 2).sum()) / 2,
+        {"w": q["w"], "b": q["b"]},
+    )
+    q, s = lbfgsupdate(p, loss, lbfgsState(initial_inverse_hessian_factor=0.25))
+    want_step = 0.25 * np.sqrt(1 + 4 + 9)
+    assert s.step_norm == pytest.approx(want_step, rel=1e-6)
+    g_now = np.concatenate([q["w"].ravel(), q["b"]])
+    assert s.gradients_norm == pytest.approx(float(np.linalg.norm(g_now)), rel=1e-6)
+    # a failed line search takes no step
+    x0 = np.array([1.0, 1.0])
+    bad = lambda x: (1.0, np.ones(2)) if np.allclose(x, x0) else (np.nan, np.ones(2))
+    _, sf = lbfgsupdate(x0, bad, None, max_num_line_search_iterations=3)
+    assert sf.step_norm == 0.0 and sf.gradients_norm == pytest.approx(np.sqrt(2))
+    # MATLAB's stopping test on a quadratic
+    x, st = np.zeros(4), None
+    for _ in range(100):
+        x, st = lbfgsupdate(x, _quad, st)
+        if st.gradients_norm < 1e-8 or st.step_norm < 1e-12:
+            break
+    assert st.iteration < 100
+    np.testing.assert_allclose(x, np.linalg.solve(A, B), rtol=1e-6)

@@ -9,6 +9,7 @@ name-value options to the keywords used here.
 from wengert.dl._accelerate import AcceleratedFunction, dlaccelerate
 from wengert.dl._data import arrayDatastore, combine, hasdata, minibatchqueue, reset, shuffle
 from wengert.dl._dlarray import dims, dlarray, extractdata, finddim, isdlarray, stripdims
+from wengert.dl._io import load, save
 from wengert.dl._monitor import trainingProgressMonitor
 from wengert.dl._network import (
     Table,
@@ -108,3 +109,4 @@ __all__ += [
     "dlfeval", "dlgradient", "dljacobian", "dldivergence", "dllaplacian", "map_dlarrays",
     "iter_dlarrays", "dlaccelerate", "AcceleratedFunction",
 ]  # fmt: skip
+__all__ += ["save", "load"]

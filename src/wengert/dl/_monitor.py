@@ -47,6 +47,8 @@ class trainingProgressMonitor:
       readable, MATLAB's ``Stop``) is the flag a loop checks (``while ... and not
       monitor.stop``); ``status`` is a free text (MATLAB's ``Status``);
     * ``group_sub_plot(name, metrics)`` (``groupSubPlot``) draws several metrics in one panel;
+      ``yscale(names, scale)`` (MATLAB's ``yscale(monitor, axesName, scale)``) draws panels
+      on a "log" or "linear" y axis;
     * the curves go to a PNG: ``save_png(path)`` any time, and automatically to ``png`` (when
       given) at most every ``png_interval`` seconds, when ``progress`` reaches 100 and on
       ``close()``.
@@ -76,6 +78,7 @@ class trainingProgressMonitor:
         self._record = TrainingMonitor(progress=False)
         self._info: dict[str, Any] = {k: None for k in self.info}
         self._groups: dict[str, list[str]] = {}
+        self._scales: dict[str, str] = {}  # metric or group name -> "linear" / "log"
         self._progress = 0.0
         self._stop = False
         self._last_png = time.perf_counter()  # the first automatic PNG after png_interval
@@ -123,7 +126,45 @@ class trainingProgressMonitor:
             raise ValueError(
                 f"trainingProgressMonitor: group_sub_plot got undeclared metrics {unknown}"
             )
+        scales = {self._scales.get(k, "linear") for k in names}
+        if len(scales) > 1:
+            raise ValueError(
+                f"trainingProgressMonitor: the metrics of group {group_name!r} have different y "
+                f"scales {sorted(scales)}; grouped metrics share one axis (MATLAB's rule): set "
+                "them alike with yscale first, or yscale the group afterwards"
+            )
         self._groups[str(group_name)] = names
+        if names and scales != {"linear"}:
+            self._scales[str(group_name)] = scales.pop()
+
+    def yscale(self, names: Sequence[str] | str, scale: str) -> None:
+        """MATLAB's ``yscale(monitor, axesName, scale)``: draw the panel of each name on a
+        ``scale`` = "log" or "linear" (default) y axis in the PNG.  A name is a metric
+        (its own panel) or a group of :meth:`group_sub_plot`; a metric that sits in a group
+        sets the scale of the whole group's panel (one axis for the group, as in MATLAB).
+        Values ≤ 0 cannot be drawn on a log axis (matplotlib leaves them out)."""
+        scale = str(scale).lower()
+        if scale not in ("linear", "log"):
+            raise ValueError(
+                f'trainingProgressMonitor.yscale: scale must be "linear" or "log", got {scale!r}'
+            )
+        names = [names] if isinstance(names, str) else [str(k) for k in names]
+        unknown = [k for k in names if k not in self.metrics and k not in self._groups]
+        if unknown:
+            raise ValueError(
+                f"trainingProgressMonitor.yscale: {unknown} are neither declared metrics "
+                f"{self.metrics} nor groups {list(self._groups)}"
+            )
+        for k in names:
+            groups = [g for g, ms in self._groups.items() if k == g or k in ms]
+            for g in groups:
+                self._scales[g] = scale
+                for m in self._groups[g]:
+                    self._scales[m] = scale
+            self._scales[k] = scale
+
+    def _panel_scale(self, name: str) -> str:
+        return self._scales.get(name, "linear")
 
     # -- MATLAB properties ----------------------------------------------------------------
     @property
@@ -197,13 +238,24 @@ class trainingProgressMonitor:
         if not have:
             return None
         grouped = {m for g in self._groups.values() for m in g}
-        panels = [[m for m in g if m in have] for g in self._groups.values()]
-        panels += [[m] for m in self.metrics if m in have and m not in grouped]
-        panels = [p for p in panels if p]
+        panels = [
+            ([m for m in ms if m in have], self._panel_scale(g)) for g, ms in self._groups.items()
+        ]
+        panels += [
+            ([m], self._panel_scale(m)) for m in self.metrics if m in have and m not in grouped
+        ]
+        panels = [p for p in panels if p[0]]
         series = {
-            m: (self._record.iterations(m), self._record.values(m)) for p in panels for m in p
+            m: (self._record.iterations(m), self._record.values(m)) for p, _ in panels for m in p
         }
-        out = plot_curves(path, series, panels, title=self._title(), xlabel=self.x_label)
+        out = plot_curves(
+            path,
+            series,
+            [p for p, _ in panels],
+            title=self._title(),
+            xlabel=self.x_label,
+            yscales=[sc for _, sc in panels],
+        )
         self._last_png = time.perf_counter()
         return out
 

@@ -65,21 +65,85 @@ _RNG: contextvars.ContextVar[np.random.Generator | None] = contextvars.ContextVa
 )
 
 
-def rng(seed: int | np.random.Generator | None = None) -> np.random.Generator:
-    """MATLAB's ``rng(seed)``: reseed the generator that ``dlnetwork`` initialisation, dropout
-    in ``forward`` and ``minibatchqueue`` shuffling draw from when no ``rng=`` is given (one per
-    thread / context).  Returns the new generator."""
-    g = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def rng(seed: int | str | np.random.Generator | dict | None = None) -> np.random.Generator:
+    """MATLAB's ``rng``: the generator that ``dlnetwork`` initialisation, dropout in
+    ``forward`` and ``minibatchqueue`` shuffling draw from when no ``rng=`` is given (one per
+    thread / asyncio context, kept in a context variable).
+
+    * ``rng()`` (MATLAB's ``s = rng``): the current generator, unchanged (nothing is
+      reseeded).  If this context has none yet, one is made from OS entropy and kept, so the
+      next ``rng()`` returns the same object.  (A MATLAB session starts at ``rng("default")``;
+      here call ``rng("default")`` or ``rng(seed)`` for a reproducible run.)
+    * ``rng(seed)``: a new generator seeded with the non-negative integer ``seed``
+      (``numpy.random.default_rng(seed)``: PCG64, so the numbers differ from MATLAB's
+      Mersenne Twister for the same seed).
+    * ``rng("default")``: as ``rng(0)``; ``rng("shuffle")``: a new generator seeded from OS
+      entropy (MATLAB seeds from the clock).
+    * ``rng(generator)``: that ``numpy.random.Generator`` object becomes the current one, as
+      is (not copied: the caller's draws and the library's share its stream).
+    * ``rng(state)``: a new generator restored from ``state``, a bit generator state dict as
+      ``rng().bit_generator.state`` returns: MATLAB's ``s = rng; ...; rng(s)`` is
+      ``s = rng().bit_generator.state; ...; rng(s)``.
+
+    Returns the generator that is now current.
+    """
+    if seed is None:
+        g = _RNG.get()
+        if g is None:
+            g = np.random.default_rng()
+            _RNG.set(g)
+        return g
+    if isinstance(seed, np.random.Generator):
+        g = seed
+    elif isinstance(seed, str):
+        key = seed.lower()
+        if key == "default":
+            g = np.random.default_rng(0)
+        elif key == "shuffle":
+            g = np.random.default_rng()
+        else:
+            raise ValueError(
+                f'rng: the text options are "default" and "shuffle", got {seed!r}; give a '
+                "non-negative integer seed for a reproducible stream"
+            )
+    elif isinstance(seed, dict):
+        g = _restore(seed)
+    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f'rng: give nothing, a non-negative integer seed, "default", "shuffle", a '
+            f"numpy.random.Generator or a bit generator state dict; got {type(seed).__name__} "
+            f"{seed!r}"
+        )
+    else:
+        if int(seed) < 0:
+            raise ValueError(f"rng: the seed must be a non-negative integer, got {seed}")
+        g = np.random.default_rng(int(seed))
     _RNG.set(g)
     return g
 
 
+def _restore(state: dict) -> np.random.Generator:
+    """A generator whose bit generator has ``state`` (``Generator.bit_generator.state``)."""
+    name = state.get("bit_generator")
+    if name not in _BIT_GENERATORS:
+        raise ValueError(
+            f"rng: a state dict must come from Generator.bit_generator.state (its "
+            f"'bit_generator' entry one of {_BIT_GENERATORS}); got {name!r}"
+        )
+    bg = getattr(np.random, name)()
+    try:
+        bg.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"rng: the {name} state dict is not valid ({e})") from None
+    return np.random.Generator(bg)
+
+
 def _generator(r: Any) -> np.random.Generator:
     if r is None:
-        g = _RNG.get()
-        if g is None:
-            g = rng()
-        return g
+        return rng()
     if isinstance(r, np.random.Generator):
         return r
     return np.random.default_rng(r)
@@ -112,6 +176,26 @@ class Table:
     column as a list, and ``t["fc", "Weights"]`` the value in that row.  ``where(layer=...,
     parameter=...)`` selects rows by name.  ``value`` may be reassigned as a whole (a list of
     the same length); the lists returned are the table's own.
+
+    Row assignment, MATLAB's ``t(idx,:) = rows``: ``t[idx] = rows`` with ``idx`` a row number,
+    a slice, a boolean mask, a list of row numbers or ``(layer, parameter)``, and ``rows`` a
+    Table with the same (layer, parameter) names as the selected rows (as
+    ``t[idx] = dlupdate(fn, t[idx])`` gives), a Row of the same name for a single row, or the
+    new values: one value for a single row, a list/tuple of values otherwise.  A new value must have the size of the one it replaces,
+    and its dtype where that is floating (float32 parameters stay float32); anything goes
+    where the old value is ``None``.  A plain array replacing a dlarray is wrapped as a
+    dlarray of the old value's format, so the column stays uniform.  Nothing changes when a
+    check fails.
+
+    Assignment changes this Table object in place (MATLAB's ``t(idx,:) = ...`` changes only
+    the variable ``t``; the Python equivalent is this object, and every name bound to it sees
+    the change).  Sub-tables and the tables that ``with_values``, ``copy``, ``dlgradient``,
+    ``forward`` and the update functions return are new objects, so they never change along.
+    A :class:`dlnetwork` owns its tables (no two networks share one), and ``net.learnables``
+    / ``net.state`` return them, not copies: ``net.learnables[idx] = rows`` updates that
+    network, as MATLAB's ``net.Learnables(idx,:) = rows`` does, and so does ``T =
+    net.learnables; T[idx] = rows`` (MATLAB would leave ``net`` alone there): take ``T =
+    net.learnables.copy()`` for an independent table.
     """
 
     __slots__ = ("_layer", "_parameter", "_value")
@@ -166,35 +250,145 @@ class Table:
             [self._value[i] for i in idx],
         )
 
+    def _rows(self, key: Any, who: str) -> tuple[list[int], bool]:
+        """``(row numbers, single)`` selected by a row key (everything but a column name)."""
+        n = len(self)
+        if isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key):
+            return [self.index(*key)], True
+        if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+            i = int(key)
+            if not -n <= i < n:
+                raise IndexError(f"{who}: row {i} out of range for a table of {n} rows")
+            return [i % n], True
+        if isinstance(key, slice):
+            return list(range(*key.indices(n))), False
+        try:
+            a = np.asarray(key)
+        except (TypeError, ValueError):
+            a = np.asarray(None, object)
+        if a.size == 0 and a.dtype.kind in "biuf":
+            return [], False
+        if a.dtype == bool and a.ndim == 1:
+            if a.shape != (n,):
+                raise IndexError(f"{who}: a mask needs {n} entries, got shape {a.shape}")
+            return np.flatnonzero(a).tolist(), False
+        if a.dtype.kind in "iu" and a.ndim == 1:
+            out = []
+            for i in a.tolist():
+                if not -n <= i < n:
+                    raise IndexError(f"{who}: row {i} out of range for a table of {n} rows")
+                out.append(i % n)
+            return out, False
+        raise TypeError(
+            f"{who}: index with a row number, a slice, a boolean mask, a list of rows, a column "
+            f"name or (layer, parameter); got {key!r}"
+        )
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             k = key.lower()
             if k in ("layer", "parameter", "value"):
                 return getattr(self, k)
             raise KeyError(f"Table: the columns are 'layer', 'parameter' and 'value', not {key!r}")
-        if isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key):
-            return self._value[self.index(*key)]
-        if isinstance(key, (int, np.integer)):
-            n = len(self)
-            i = int(key)
-            if not -n <= i < n:
-                raise IndexError(f"Table: row {i} out of range for a table of {n} rows")
+        rows, single = self._rows(key, "Table")
+        if single:
+            if isinstance(key, tuple):
+                return self._value[rows[0]]
+            i = rows[0]
             return Row(self._layer[i], self._parameter[i], self._value[i])
-        if isinstance(key, slice):
-            return self._take(range(*key.indices(len(self))))
-        a = np.asarray(key)
-        if a.size == 0:
-            return self._take([])
-        if a.dtype == bool:
-            if a.shape != (len(self),):
-                raise IndexError(f"Table: a mask needs {len(self)} entries, got shape {a.shape}")
-            return self._take(np.flatnonzero(a).tolist())
-        if a.dtype.kind in "iu" and a.ndim == 1:
-            return self._take([int(i) for i in a])
-        raise TypeError(
-            f"Table: index with a row number, a slice, a boolean mask, a list of rows, a column "
-            f"name or (layer, parameter); got {key!r}"
-        )
+        return self._take(rows)
+
+    def __setitem__(self, key: Any, new: Any) -> None:
+        """``t[idx] = rows``: MATLAB's ``t(idx,:) = rows`` (see the class docstring)."""
+        who = "Table assignment"
+        if isinstance(key, str):
+            if key.lower() == "value":
+                self.value = new
+                return
+            raise KeyError(
+                f"{who}: only the 'value' column can be assigned (the layer and parameter names "
+                f"identify the rows), not {key!r}"
+            )
+        rows, single = self._rows(key, who)
+        if len(set(rows)) != len(rows):
+            raise IndexError(f"{who}: the index selects row(s) more than once: {rows}")
+        if isinstance(new, Table):
+            names = [(self._layer[i], self._parameter[i]) for i in rows]
+            got = list(zip(new._layer, new._parameter))
+            if len(got) != len(rows):
+                raise ValueError(
+                    f"{who}: {len(rows)} row(s) selected but the table assigned has {len(got)}"
+                )
+            if got != names:
+                raise ValueError(
+                    f"{who}: the assigned table's (layer, parameter) rows {got} must be the "
+                    f"selected rows {names} (give the values instead to keep the names)"
+                )
+            values = list(new._value)
+        elif isinstance(new, Row):  # what t[i] returns
+            want = (self._layer[rows[0]], self._parameter[rows[0]]) if single else None
+            if want != (new.layer, new.parameter):
+                raise ValueError(
+                    f"{who}: a Row ({new.layer}, {new.parameter}) goes only into that same single "
+                    f"row{'' if want is None else f', not {want}'}"
+                )
+            values = [new.value]
+        elif single:
+            values = [new]
+        elif isinstance(new, (list, tuple)):
+            values = list(new)
+            if len(values) != len(rows):
+                raise ValueError(
+                    f"{who}: {len(rows)} row(s) selected but {len(values)} value(s) given"
+                )
+        else:
+            raise TypeError(
+                f"{who}: several rows take a Table or a list of values (one per row), got a "
+                f"{type(new).__name__}"
+            )
+        checked = [self._fit(i, v, who) for i, v in zip(rows, values)]
+        for i, v in zip(rows, checked):  # all checked first: an error changes nothing
+            self._value[i] = v
+
+    def _fit(self, i: int, v: Any, who: str) -> Any:
+        """``v`` checked against the value in row ``i`` (same size; a dlarray if it was one)."""
+        old = self._value[i]
+        if v is None or old is None:
+            return v
+        raw = v._value if isinstance(v, dlarray) else v
+        if not isinstance(raw, Tracer):
+            try:
+                raw = np.asarray(raw)
+            except (TypeError, ValueError):
+                raw = np.asarray(None, object)
+            if raw.dtype.kind not in "biufc":
+                raise TypeError(
+                    f"{who}: row {i} ({self._layer[i]}, {self._parameter[i]}) takes an array, "
+                    f"got a {type(v).__name__}"
+                )
+        s_old = _shape(old._value if isinstance(old, dlarray) else old)
+        s_new = _shape(raw)
+        if s_new != s_old:
+            raise ValueError(
+                f"{who}: row {i} ({self._layer[i]}, {self._parameter[i]}) holds a value of size "
+                f"{s_old}; the new value has size {s_new}"
+            )
+        d_old = np.result_type(primal_value(old._value if isinstance(old, dlarray) else old))
+        d_new = np.result_type(primal_value(raw))
+        if d_old.kind in "fc" and d_new != d_old:
+            raise TypeError(
+                f"{who}: row {i} ({self._layer[i]}, {self._parameter[i]}) holds {d_old} values; "
+                f"the new value is {d_new} (convert it, e.g. .astype(np.{d_old.name}), so "
+                "the parameters keep their precision)"
+            )
+        if isinstance(old, dlarray) and not isinstance(v, dlarray):
+            return _wrap(raw, old._fmt)
+        return v if isinstance(v, (dlarray, Tracer)) else raw
+
+    def copy(self) -> Table:
+        """A new Table with the same rows and values (the values themselves are shared: arrays
+        are replaced, not changed in place, by everything in wengert.dl)."""
+        return Table(self._layer, self._parameter, self._value)
 
     def index(self, layer: str, parameter: str) -> int:
         """The row number of ``(layer, parameter)``."""
@@ -1670,9 +1864,17 @@ class dlnetwork:
     ``net.state = state`` after :meth:`forward`), ``input_names``, ``output_names``,
     ``initialized``.  Learnable values are unformatted dlarrays (float32 by default) in MATLAB's
     layout.  ``forward``/``predict``/``initialize`` are methods and module functions.
+
+    Each network owns its two tables: the networks that updates, ``initialize``,
+    ``resetState`` and ``copy.copy`` make get their own, and assigning ``net.learnables =
+    T`` stores a copy of ``T``.  ``net.learnables`` returns the network's own table, so
+    ``net.learnables[idx] = rows`` (Table row assignment) changes this network only.
     """
 
     __slots__ = ("_layers", "_learnables", "_state", "_input", "initialized", "dtype")
+
+    def __copy__(self) -> dlnetwork:
+        return self._copy()
 
     def __init__(
         self,
@@ -1735,8 +1937,10 @@ class dlnetwork:
     def _copy(self, learnables: Table | None = None, state: Table | None = None) -> dlnetwork:
         net = object.__new__(dlnetwork)
         net._layers = self._layers
-        net._learnables = self._learnables if learnables is None else learnables
-        net._state = self._state if state is None else state
+        # each network owns its tables, so an in-place row assignment on one never shows in
+        # another (copying the three column lists is cheap: the arrays are shared)
+        net._learnables = (self._learnables if learnables is None else learnables).copy()
+        net._state = (self._state if state is None else state).copy()
         net._input = self._input
         net.initialized = self.initialized
         net.dtype = self.dtype
@@ -1982,7 +2186,7 @@ register_pytree_node(
 def _rebuild(aux, children) -> dlnetwork:
     net = object.__new__(dlnetwork)
     net._layers, net._input, net.initialized, net.dtype = aux
-    net._learnables, net._state = children
+    net._learnables, net._state = (c.copy() if isinstance(c, Table) else c for c in children)
     return net
 
 

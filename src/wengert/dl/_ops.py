@@ -1315,26 +1315,81 @@ def _type_dtype(type_name: Any):
     return _np.dtype(type_name)
 
 
+def _categories(B: Any) -> tuple[_np.ndarray, _np.ndarray] | None:
+    """``(categories, codes)`` of a categorical array (an object with ``categories`` and
+    integer ``codes``, −1 for undefined, as ``pandas.Categorical``; or a pandas Series of
+    category dtype through its ``.cat``), else None."""
+    for obj in (getattr(B, "cat", None), B):
+        if obj is not None and hasattr(obj, "categories") and hasattr(obj, "codes"):
+            codes = _np.asarray(obj.codes)
+            if codes.dtype.kind in "iu":
+                return _np.asarray(obj.categories), codes.astype(_np.int64)
+    return None
+
+
 def onehotencode(
     B: Any, feature_dim: int, type_name: Any = "single", *, class_names: Any = None
 ) -> _np.ndarray:
-    """One-hot encode the labels ``B`` along axis ``feature_dim`` (0-based; B has size 1
-    there, or fewer dimensions): a K-long vector with 1 at the label's class, in the order of
-    ``class_names`` (default: the sorted distinct labels, as MATLAB's categories).  Labels
-    outside ``class_names`` give NaN vectors, as MATLAB's undefined categories."""
-    b = _np.asarray(_plain(B))
+    """MATLAB's ``onehotencode(A, featureDim, typename, ClassNames=classes)``: one-hot encode
+    the labels ``B`` along axis ``feature_dim`` (0-based; B has size 1 there, or fewer
+    dimensions): a K-long vector with 1 at the label's class, in the order of
+    ``class_names``.
+
+    ``class_names`` is required for numeric, logical and text labels, as MATLAB requires
+    ``ClassNames`` for non-categorical input: the classes present in one mini-batch may be
+    fewer than the problem's, which would silently give fewer rows.  A categorical array
+    (``pandas.Categorical``, a Series of category dtype, or any object with ``categories``
+    and integer ``codes``) brings its own classes: all its categories, in their order, used or
+    not, as MATLAB's ``categories(A)``; ``class_names`` then selects and orders them.  Labels
+    outside the classes, and undefined categorical entries, give NaN vectors, as MATLAB's
+    ``<undefined>`` (an error for "logical" and integer types, which cannot hold NaN).
+    ``type_name``: "single" (default), "double", "logical" or a dtype.
+    """
+    cat = _categories(B)
+    if cat is not None:
+        categories, codes = cat
+        if class_names is None:
+            classes = categories
+            b = codes
+            codes_given = True
+        else:
+            b = _np.where(codes >= 0, categories[_np.clip(codes, 0, None)], None)
+            b = _np.asarray(b, object)
+            classes = _np.asarray(class_names)
+            codes_given = False
+    else:
+        if class_names is None:
+            raise ValueError(
+                "onehotencode: give class_names=[...] for labels that are not categorical (MATLAB "
+                "requires ClassNames for numeric and text labels): the classes found in one "
+                "batch may be fewer than the problem's, e.g. class_names=range(10) for the "
+                "digits 0-9"
+            )
+        b = _np.asarray(_plain(B))
+        classes = _np.asarray(class_names)
+        codes_given = False
     if b.ndim > feature_dim:
         if b.shape[feature_dim] != 1:
             raise ValueError(
                 f"onehotencode: B must have size 1 along feature_dim={feature_dim}, got shape {b.shape}"
             )
         b = _np.squeeze(b, feature_dim)
-    classes = _np.unique(b) if class_names is None else _np.asarray(class_names)
+    if classes.ndim != 1:
+        classes = classes.reshape(-1)
     dt = _type_dtype(type_name)
-    idx = _np.full(b.shape, -1, dtype=_np.int64)
-    for i, cl in enumerate(classes):
-        idx[b == cl] = i
+    if codes_given:
+        idx = b
+    else:
+        idx = _np.full(b.shape, -1, dtype=_np.int64)
+        for i, cl in enumerate(classes):
+            idx[b == cl] = i
     bad = idx < 0
+    if bad.any() and dt.kind not in "fc":
+        raise ValueError(
+            f"onehotencode: {int(bad.sum())} label(s) are undefined or not among the classes, "
+            f"and their NaN vectors cannot be {dt} (MATLAB refuses NaN as logical too); give "
+            "every class in class_names, or a floating type_name"
+        )
     out = F.one_hot(_np.where(bad, 0, idx), len(classes), dtype=_np.float64, axis=-1)
     if bad.any():
         out[bad] = _np.nan

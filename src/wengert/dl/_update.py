@@ -374,8 +374,13 @@ class lbfgsState:
     vectors over all learnables), ``loss``, ``gradients`` and
     ``additional_loss_function_outputs`` (from the last evaluation, at the current
     parameters), ``line_search_status`` ("completed" or "failed"), ``line_search_method``,
-    ``max_num_line_search_iterations``, ``iteration``.  ``lbfgsupdate`` returns a new state;
-    the one passed in is not changed.
+    ``max_num_line_search_iterations``, ``iteration``; ``gradients_norm`` (MATLAB's
+    ``GradientsNorm``: ‖g‖₂ over all learnables of ``gradients``, the gradients at the current
+    parameters) and ``step_norm`` (``StepNorm``: ‖s‖₂ = ‖Δw‖₂ over all learnables of the
+    last step, 0 when the line search failed), both Python floats (MATLAB has dlarray
+    scalars) and None before the first update, e.g. for a stopping test ``if
+    state.gradients_norm < 1e-5 or state.step_norm < 1e-5: break``.  ``lbfgsupdate`` returns
+    a new state; the one passed in is not changed.
     """
 
     def __init__(self, history_size: int = 10, initial_inverse_hessian_factor: float = 1) -> None:
@@ -398,6 +403,8 @@ class lbfgsState:
         self.line_search_method = ""
         self.max_num_line_search_iterations: int | None = None
         self.iteration = 0
+        self.gradients_norm: float | None = None
+        self.step_norm: float | None = None
         self._x: np.ndarray | None = None  # the flat parameters the loss/gradients belong to
         self._f: float | None = None
         self._g: np.ndarray | None = None
@@ -408,9 +415,19 @@ class lbfgsState:
             f"lbfgsState(history_size={self.history_size}, initial_inverse_hessian_factor="
             f"{self.initial_inverse_hessian_factor}, inverse_hessian_factor="
             f"{self.inverse_hessian_factor:.6g}, stored_steps={len(self.step_history)}, "
-            f"loss={loss}, line_search_status={self.line_search_status!r}, "
+            f"loss={loss}, gradients_norm={_opt_fmt(self.gradients_norm)}, "
+            f"step_norm={_opt_fmt(self.step_norm)}, line_search_status={self.line_search_status!r}, "
             f"iteration={self.iteration})"
         )
+
+
+def _opt_fmt(v: float | None) -> str:
+    return "[]" if v is None else f"{v:.6g}"
+
+
+def _norm2(v: np.ndarray) -> float:
+    """‖v‖₂ in float64 (no overflow/underflow for float32 parameters)."""
+    return float(np.linalg.norm(np.asarray(v, np.float64)))
 
 
 def _scalar_loss(loss: Any, who: str) -> float:
@@ -468,7 +485,8 @@ def lbfgsupdate(
     at most ``max_num_line_search_iterations`` evaluations.  A pair is stored only when
     sᵀy > 10⁻¹⁰·yᵀy, so H stays positive definite.  When the search fails the parameters are
     kept and ``line_search_status`` is "failed".  ``solver_state`` None starts a fresh
-    ``lbfgsState()``.
+    ``lbfgsState()``.  The new state's ``gradients_norm`` and ``step_norm`` (‖g‖₂ at the new
+    parameters, ‖Δw‖₂ of this step) serve as MATLAB's stopping tests.
     """
     who = "lbfgsupdate"
     methods = ("weak-wolfe", "strong-wolfe", "backtracking")
@@ -572,5 +590,7 @@ def lbfgsupdate(
                 del new.step_history[0], new.gradients_difference_history[0]
             new.inverse_hessian_factor = sy / float(y @ y)
     new._x, new._f, new._g = x2, float(f2), g2
+    new.gradients_norm = _norm2(g2)
+    new.step_norm = _norm2(np.asarray(x2, np.float64) - x) if a != 0.0 else 0.0
     new.loss, new.gradients, new.additional_loss_function_outputs = found[1], found[2], found[3]
     return params_at(x2), new

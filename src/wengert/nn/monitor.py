@@ -172,14 +172,28 @@ def plot_curves(
     smooth: int = 0,
     title: str | None = None,
     xlabel: str = "iteration",
+    yscales: Sequence[str] | None = None,
 ) -> str:
-    """Plot ``series`` ({name: (x, y)}) in panels (``groups`` of names) and save a PNG headless."""
+    """Plot ``series`` ({name: (x, y)}) in panels (``groups`` of names) and save a PNG headless.
+    ``yscales``: the y-axis scale of each group's panel, "linear" (default) or "log" (where
+    non-positive values cannot be drawn)."""
     # The object API renders with Agg on its own: no pyplot state, no display needed.
     from matplotlib.figure import Figure
 
     if groups is None:
         groups = [[k] for k in series]
-    groups = [list(g) for g in groups if g]
+    groups = [list(g) for g in groups]
+    if yscales is not None:
+        yscales = list(yscales)
+        if len(yscales) != len(groups):
+            raise ValueError(
+                f"plot: give one y scale per group, got {len(yscales)} for {len(groups)}"
+            )
+        bad = [v for v in yscales if v not in ("linear", "log")]
+        if bad:
+            raise ValueError(f'plot: a y scale is "linear" or "log", got {bad[0]!r}')
+        yscales = [v for g, v in zip(groups, yscales) if g]
+    groups = [g for g in groups if g]
     n = max(len(groups), 1)
     cols = min(n, 2)
     rows = math.ceil(n / cols)
@@ -196,6 +210,8 @@ def plot_curves(
             else:
                 ax.plot(x, y, label=name, marker="o" if len(y) < 30 else None, ms=3)
         ax.set_xlabel(xlabel)
+        if yscales is not None and yscales[k] == "log":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
