@@ -16,10 +16,9 @@ in a custom training loop.
 * Validation every ``validationFrequency`` iterations (``predict`` on held-out images,
   ``crossentropy`` and accuracy) with early stopping: training stops when the validation loss
   has not gone below the value of ``validationPatience`` validations ago.
-* Checkpoints every ``checkpointFrequency`` epochs (MATLAB's ``save(filename, "net")``): the
-  network's learnables and state and the solver state, written atomically with
-  ``wengert.nn.io.save_pytree``; each one is read back into a network built from the same
-  layers and checked (same values bit for bit, same predictions).
+* Checkpoints every ``checkpointFrequency`` epochs (MATLAB's ``save(filename, "net", ...)``):
+  the network and the solver state, written atomically with ``wengert.dl.save``; each one is
+  read back with ``wengert.dl.load`` and checked (same values bit for bit, same predictions).
 
 The network is the one of custom_training_loop.py; the curves go to ``training_options.png``.
 
@@ -133,20 +132,15 @@ def global_norm(gradients) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def assign_rows(table, idx, rows):
-    """MATLAB's ``table(idx,:) = rows``: a copy of ``table`` with the rows selected by the
-    mask ``idx`` replaced by those of ``rows``."""
-    values = list(table.value)
-    for k, i in enumerate(np.flatnonzero(idx)):
-        values[i] = rows.value[k]
-    return table.with_values(values)
-
-
 def l2_regularize(gradients, learnables, l2Regularization: float):
-    """g ← g + λ·w for the weights (not the biases, offsets and scales)."""
+    """g ← g + λ·w for the weights (not the biases, offsets and scales); MATLAB's
+    ``gradients(idx,:) = dlupdate(@(g,w) g + l2Regularization*w, gradients(idx,:), ...)``."""
     idx = np.array([p == "Weights" for p in learnables.parameter])
-    rows = dl.dlupdate(lambda g, w: g + l2Regularization * w, gradients[idx], learnables[idx])
-    return assign_rows(gradients, idx, rows)
+    gradients = gradients.copy()  # the caller's table stays as it was
+    gradients[idx] = dl.dlupdate(
+        lambda g, w: g + l2Regularization * w, gradients[idx], learnables[idx]
+    )
+    return gradients
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,45 +153,21 @@ def _values(table) -> list:
 
 
 def save_checkpoint(path: str, net, solverState, epoch: int, iteration: int) -> str:
-    """The network's learnables and state and the solver state (a table or a tuple of tables)
-    in one .npz file (atomic write)."""
-    states = solverState if isinstance(solverState, tuple) else (solverState,)
-    tree = {
-        "learnables": _values(net.learnables),
-        "state": _values(net.state),
-        "solver_state": [None if s is None else _values(s) for s in states],
-        "epoch": int(epoch),
-        "iteration": int(iteration),
-    }
-    info = {"layers": net.learnables.layer, "parameters": net.learnables.parameter}
-    return nn.io.save_pytree(path, tree, kind="dl-checkpoint", info=info)
+    """MATLAB's ``save(filename, "net", "solverState", ...)``: one atomic .npz file."""
+    dl.save(path, net=net, solverState=solverState, epoch=int(epoch), iteration=int(iteration))
+    return path
 
 
-def load_checkpoint(path: str, net):
-    """(net, solverState, epoch, iteration): a copy of ``net`` (a network built from the same
-    layers) with the stored learnables and state; their sizes and types are checked."""
-    tree = nn.io.load_pytree(path)
-    for name, table in (("learnables", net.learnables), ("state", net.state)):
-        want = [(a.shape, a.dtype) for a in _values(table)]
-        got = [(a.shape, a.dtype) for a in tree[name]]
-        if got != want:
-            raise ValueError(f"load_checkpoint: the {name} in {path} do not fit this network")
-
-    def table(template, values):
-        return template.with_values([dl.dlarray(v) for v in values])
-
-    net = dl.initialize(net)  # a copy (every value is set already), so the template is kept
-    net.learnables = table(net.learnables, tree["learnables"])
-    net.state = table(net.state, tree["state"])
-    solver = tuple(None if s is None else table(net.learnables, s) for s in tree["solver_state"])
-    return net, (solver if len(solver) > 1 else solver[0]), tree["epoch"], tree["iteration"]
+def load_checkpoint(path: str):
+    """(net, solverState, epoch, iteration), as MATLAB's ``load(filename)``."""
+    S = dl.load(path)
+    return S["net"], S["solverState"], S["epoch"], S["iteration"]
 
 
 def check_round_trip(path: str, net, solverState, X) -> bool:
-    """Load the checkpoint into a freshly initialised network of the same layers and compare:
-    every learnable, state and solver-state value bit for bit, and the predictions."""
-    fresh = dl.dlnetwork(network_layers(), rng=np.random.default_rng(12345))
-    loaded, solver, _, _ = load_checkpoint(path, fresh)
+    """Load the checkpoint and compare: every learnable, state and solver-state value bit for
+    bit, and the predictions."""
+    loaded, solver, _, _ = load_checkpoint(path)
     same = all(
         np.array_equal(a, b) and a.dtype == b.dtype
         for t1, t2 in ((net.learnables, loaded.learnables), (net.state, loaded.state))
