@@ -183,6 +183,8 @@ class UnaryPrimitive(Primitive):
         self.broadcasts = False  # one argument: its cotangent has the output's shape
 
     def __call__(self, x: Any, /, **params: Any) -> Any:
+        if type(x) is VJPTracer:  # the hot path of reverse mode
+            return x._trace.process_unary(self, x, params or NO_PARAMS)
         if isinstance(x, Tracer):
             return x._trace.process(self, (x,), params or NO_PARAMS)
         return self.impl(x, **params)
@@ -521,6 +523,29 @@ class VJPTrace:
         self.nvalues = out + 1
         self.tape.append(_entry(TapeEntry, (prim, params, primals, saved, links, out)))
         t = _new_tracer(VJPTracer)  # VJPTracer(ans, out, self) without the __init__ frame
+        t.primal = ans
+        t.idx = out
+        t._trace = self
+        return t
+
+    def process_unary(self, prim: Primitive, x: VJPTracer, params: dict) -> Any:
+        """``process`` for a primitive of the one argument ``x``, a tracer of this trace."""
+        if not self.active:
+            raise _leaked(self, prim)
+        p = x.primal
+        if self.level:
+            ans = prim(p, **params)
+        else:
+            ans = prim.impl(p, **params) if params else prim.impl(p)
+        primals = [p]
+        links = [(0, x.idx)]
+        saved = ans
+        if type(ans) is ndarray and ans.size > _STAND_IN_SIZE:
+            saved = self._shrink(prim, primals, links, None, ans)
+        out = self.nvalues
+        self.nvalues = out + 1
+        self.tape.append(_entry(TapeEntry, (prim, params, primals, saved, links, out)))
+        t = _new_tracer(VJPTracer)
         t.primal = ans
         t.idx = out
         t._trace = self
