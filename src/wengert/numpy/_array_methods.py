@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from wengert.core import NO_PARAMS, Primitive, Tracer, primal_value
+from wengert.core import NO_PARAMS, Primitive, Tracer, VJPTracer, primal_value
 
 from . import _construction as B
 from . import _contract as C
@@ -226,7 +226,9 @@ def _qualified(func) -> str:
     return f"{module}.{func.__name__}" if module.startswith("numpy") else f"numpy.{func.__name__}"
 
 
-# Operand types a tracer's operators take on directly (the hot path of ``x * 0.9``).
+# Operand types a tracer's operators take on directly; Python numbers take the shortest path
+# (the hot path of ``x * 0.9``).
+_NUMBERS = frozenset({float, int})
 _OPERANDS = frozenset({float, int, complex, bool, _np.ndarray} | set(_np.sctypeDict.values()))
 
 
@@ -247,6 +249,8 @@ def _as_method(prim, reflected=False):
     if reflected:
 
         def method(self, other, /):
+            if type(other) in _NUMBERS and type(self) is VJPTracer:
+                return self._trace.process_number(prim, self, other, 1)
             if isinstance(other, Tracer):
                 return prim(other, self)
             if type(other) not in _OPERANDS and _defers(other):
@@ -256,6 +260,8 @@ def _as_method(prim, reflected=False):
     else:
 
         def method(self, other, /):
+            if type(other) in _NUMBERS and type(self) is VJPTracer:
+                return self._trace.process_number(prim, self, other, 0)
             if isinstance(other, Tracer):
                 if other._trace is not self._trace:
                     return prim(self, other)
