@@ -572,6 +572,25 @@ class VJPTrace:
         t._trace = self
         return t
 
+    def process_pair(self, prim: Primitive, x: VJPTracer, y: VJPTracer) -> Any:
+        """``process`` for a binary element-wise primitive of two tracers of this trace."""
+        if not self.active:
+            raise _leaked(self, prim)
+        primals = [x.primal, y.primal]
+        ans = prim(*primals) if self.level else prim.impl(*primals)
+        links = [(0, x.idx), (1, y.idx)]
+        saved = ans
+        if type(ans) is ndarray and ans.size > _STAND_IN_SIZE:
+            saved = self._shrink(prim, primals, links, None, ans)
+        out = self.nvalues
+        self.nvalues = out + 1
+        self.tape.append(_entry(TapeEntry, (prim, NO_PARAMS, primals, saved, links, out)))
+        t = _new_tracer(VJPTracer)
+        t.primal = ans
+        t.idx = out
+        t._trace = self
+        return t
+
     def _shrink(self, prim: Primitive, primals: list, links: list, consts: list | None, ans: Any):
         """Keep only what the VJP rules read: large unread arrays become free stand-ins (in
         ``primals``, in place); constants kept for the sweep are locked.  Returns what to save

@@ -265,6 +265,8 @@ def _as_method(prim, reflected=False):
             if isinstance(other, Tracer):
                 if other._trace is not self._trace:
                     return prim(self, other)
+                if type(self) is VJPTracer:
+                    return self._trace.process_pair(prim, self, other)
             elif type(other) not in _OPERANDS and _defers(other):
                 return NotImplemented
             return self._trace.process(prim, (self, other), NO_PARAMS)
