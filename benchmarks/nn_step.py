@@ -16,13 +16,17 @@ Loss: softmax cross-entropy with integer labels (mean).  Optimizer: Adam, lr 1e-
 is ``value_and_grad`` of the loss with respect to the network + ``adam.update`` (wengert), or
 ``zero_grad`` + ``loss.backward()`` + ``Adam.step()`` (PyTorch, default for-each Adam).
 Times are medians over interleaved rounds (benchmarks/timing.py).  Targets: wengert ≥ 0.7×
-PyTorch's throughput on the CNN, ≥ 1.0× on the MLP.
+PyTorch's throughput on the CNN, ≥ 1.0× on the MLP.  The tables also give the minor page
+faults per step (fresh memory the allocator had returned to the system: a microsecond or more
+each on a small VM; how many depends on the allocator's state, which both libraries share in
+this process) and the load average, since other work on a 2-core machine moves every number.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import sys
 import time
@@ -230,6 +234,27 @@ def hottest(step: WengertStep, reps: int = 100, top: int = 12) -> str:
     return buf.getvalue()
 
 
+def page_faults(fn, reps: int = 30) -> float:
+    """Minor page faults per call of ``fn`` (memory the allocator took back from the system
+    between calls and touches again): on small VMs each costs a microsecond or more."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return float("nan")
+    fn()
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(reps):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / reps
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):  # pragma: no cover - not on POSIX
+        return "?"
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -276,15 +301,23 @@ def main(argv=None) -> int:
                 status = 1
             model, _ = torch_model(torch, kind, net)
             fns.append(("PyTorch eager", TorchStep(torch, model, x, y)))
+        load0 = _load()
         ms = measure_interleaved(fns, settings)
         base = ms[0].median_s
         print(f"\n## {kind.upper()} (target wengert ≥ {TARGETS[kind]}× PyTorch)\n")
-        print("| implementation | ms / step | samples / s | throughput vs PyTorch |")
-        print("|---|---:|---:|---:|")
+        print(
+            "| implementation | ms / step | samples / s | throughput vs PyTorch "
+            "| page faults / step |"
+        )
+        print("|---|---:|---:|---:|---:|")
         tmed = ms[1].median_s if len(ms) > 1 else None
         for m in ms:
             ratio = f"{tmed / m.median_s:.2f}×" if tmed else "—"
-            print(f"| {m.name} | {m.median_s * 1e3:.2f} | {BATCH / m.median_s:,.0f} | {ratio} |")
+            print(
+                f"| {m.name} | {m.median_s * 1e3:.2f} | {BATCH / m.median_s:,.0f} | {ratio} "
+                f"| {page_faults(m.fn):.0f} |"
+            )
+        print(f"\nload average (1 min) before / after timing: {load0} / {_load()}")
         bd = breakdown(ws)
         print(
             "\nwengert breakdown (median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in bd.items())

@@ -433,7 +433,12 @@ def test_tiling_max_pool_ties_and_jacobians():
 LAYOUTS = {
     "plain": {"_FLAT_MAX_WASTE": -1.0, "_NHWC_MIN_CHANNELS": 10**9},
     "flat": {"_FLAT_MAX_WASTE": 100.0, "_FLAT_MIN_ROWS": 0, "_NHWC_MIN_CHANNELS": 10**9},
-    "channels_last": {"_NHWC_MIN_CHANNELS": 1, "_NHWC_MAX_POSITIONS": 10**9},
+    "channels_last": {"_NHWC_MIN_CHANNELS": 1, "_NHWC_MAX_POSITIONS": 10**9, "_NHWC_COLUMN_RUN": 0},
+    "channels_last_plain_columns": {
+        "_NHWC_MIN_CHANNELS": 1,
+        "_NHWC_MAX_POSITIONS": 10**9,
+        "_NHWC_COLUMN_RUN": 10**9,
+    },
 }
 
 
@@ -474,3 +479,81 @@ def test_every_column_layout(monkeypatch, layout):
     check_grads(g, (xt, wt))
     y32 = f(x.astype(np.float32), w.astype(np.float32))
     assert y32.dtype == np.float32
+
+
+def _channels_last_memory(a):
+    """The same values stored channels-last: an (N, C, *S) view of an (N, *S, C) array."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+
+
+def _memory_orders(a):
+    """``a`` stored C-ordered, channels-last, Fortran-ordered, and as a strided slice."""
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    wide[..., ::2] = a
+    return [a, _channels_last_memory(a), np.asfortranarray(a), wide[..., ::2]]
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_conv_any_memory_order(monkeypatch, layout):
+    """Inputs and cotangents in any memory order give the same numbers on every column
+    layout (a width-1 kernel on the flat grid once read a non-contiguous input wrongly);
+    channels-last results are views of channels-last arrays."""
+    import wengert.nn.functional._conv as C
+
+    for name, value in LAYOUTS[layout].items():
+        monkeypatch.setattr(C, name, value)
+    r = rng(18)
+    for xs, ws, pad, stride in [
+        ((2, 3, 5, 4), (2, 3, 3, 1), 0, 1),
+        ((2, 3, 4, 5), (4, 3, 3, 3), "same", 1),
+        ((2, 2, 6, 5), (3, 2, 2, 3), 1, 2),
+    ]:
+        x, w = r.standard_normal(xs), r.standard_normal(ws)
+        f = lambda x, w, pad=pad, stride=stride: C.conv_general(x, w, stride=stride, padding=pad)
+        y, pull = vjp(f, x, w)
+        g = r.standard_normal(y.shape)
+        gx, gw = pull(g)
+        for xo in _memory_orders(x):
+            for go in _memory_orders(g)[:2]:
+                y2, pull2 = vjp(f, xo, w)
+                np.testing.assert_allclose(y2, y, atol=1e-12)
+                for a, b in zip(pull2(go), (gx, gw)):
+                    np.testing.assert_allclose(a, b, atol=1e-12)
+        check_grads(f, (_channels_last_memory(x), w))
+    b = r.standard_normal(w.shape[0])
+    fb = lambda x, w, b: C.conv_general(x, w, b, padding=1)
+    check_grads(fb, (_channels_last_memory(x), w, b))
+    np.testing.assert_allclose(jacfwd(fb, 2)(x, w, b), jacrev(fb, 2)(x, w, b), atol=1e-12)
+    if layout.startswith("channels_last"):
+        y = C.conv_general(x, w, padding=1)
+        assert np.moveaxis(y, 1, -1).flags.c_contiguous
+
+
+def test_tiling_max_pool_memory_orders_and_nan():
+    """Tiling max pooling reads x in its own memory order (channels-last stays channels-last)
+    and gives the same values and derivatives in every order; ties share the derivative; a NaN
+    is the maximum of its tile and takes its derivative."""
+    r = rng(19)
+    x = np.round(r.standard_normal((2, 3, 6, 4)), 1)  # rounding makes ties
+    x[0, 0, :2, :2] = 0.5  # a tile of four equal maxima
+    f = lambda x: F.max_pool2d(x, 2)
+    y, pull = vjp(f, x)
+    g = r.standard_normal(y.shape)
+    (gx,) = pull(g)
+    np.testing.assert_allclose(gx[0, 0, :2, :2], np.full((2, 2), g[0, 0, 0, 0] / 4))
+    np.testing.assert_allclose(gx.reshape(2, 3, 3, 2, 2, 2).sum(axis=(3, 5)), g, atol=1e-12)
+    for xo in _memory_orders(x):
+        y2, pull2 = vjp(f, xo)
+        np.testing.assert_array_equal(y2, y)
+        for go in _memory_orders(g):
+            np.testing.assert_allclose(pull2(go)[0], gx, atol=1e-15)
+    xl = _channels_last_memory(r.standard_normal((2, 3, 4, 6)))
+    assert np.moveaxis(f(xl), 1, -1).flags.c_contiguous
+    check_grads(f, (xl,))
+    np.testing.assert_allclose(jacfwd(f)(xl), jacrev(f)(xl), atol=1e-12)
+    xn = x.copy()
+    xn[1, 2, 2, 1] = np.nan
+    y, pull = vjp(f, xn)
+    (gn,) = pull(np.ones_like(y))
+    assert np.isnan(y[1, 2, 1, 0]) and np.isnan(y).sum() == 1
+    assert gn[1, 2, 2, 1] == 1 and gn[1, 2, 2:4, 0:2].sum() == 1

@@ -105,6 +105,21 @@ def test_relu_kink_and_second_derivative():
     np.testing.assert_array_equal(h, np.diag([0.0, 0.0, 2.0]))
 
 
+def test_relu_large_arrays_keep_memory_order_nan_and_dtype():
+    """The block-of-zeros fast path (sizes divisible by 1024): same values as maximum(x, 0),
+    NaN kept, −∞ → 0, memory order and float32 kept, derivative the mask x > 0."""
+    x = rng(3).standard_normal((4, 8, 8, 8)).astype(np.float32)
+    x[0, 0, 0, :3] = [np.nan, -np.inf, np.inf]
+    xl = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)  # channels-last memory
+    for a in (x, xl, np.asfortranarray(x)):
+        y = F.relu(a)
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+        assert y.dtype == np.float32 and y.strides == a.strides
+        y, pull = vjp(F.relu, a)
+        np.testing.assert_array_equal(pull(np.ones_like(y))[0], (x > 0).astype(np.float32))
+    check(F.relu, rng(4).standard_normal((2, 512)))
+
+
 def test_softmax_batched_tangents_and_axis_errors():
     x = rng(2).standard_normal((2, 3, 4))
     for ax in (0, 1, -1):

@@ -13,7 +13,6 @@ import numpy as _np
 import wengert.numpy as wnp
 from wengert.core import ANS, Primitive, primal_value
 from wengert.nn.functional._types import Array
-from wengert.numpy._elementwise import _mask
 
 __all__ = [
     "relu",
@@ -44,12 +43,29 @@ def _axis(axis: int, nd: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+_BLOCK = 1024
+_zero_blocks: dict = {}
+
+
 def _relu_impl(x):
+    # NumPy's maximum against a scalar 0 runs a scalar loop; against a block of zeros (both
+    # operands contiguous) it runs its SIMD loop, about 3x faster.  Same result, NaN included.
+    # The result keeps x's memory order (channels-last stays channels-last).
+    if type(x) is _np.ndarray and x.dtype.kind == "f" and x.size % _BLOCK == 0 and x.size:
+        perm = sorted(range(x.ndim), key=lambda i: -x.strides[i])  # x's memory order
+        xm = x.transpose(perm)
+        if xm.flags.c_contiguous:
+            zeros = _zero_blocks.get(x.dtype)
+            if zeros is None:
+                zeros = _zero_blocks[x.dtype] = _np.zeros(_BLOCK, x.dtype)
+            out = _np.empty(xm.shape, x.dtype)
+            _np.maximum(xm.reshape(-1, _BLOCK), zeros, out=out.reshape(-1, _BLOCK))
+            return out.transpose(_np.argsort(perm))
     return _np.maximum(x, 0)
 
 
 def _relu_d(t, ans, x):
-    return t * _mask(primal_value(ans) > 0, ans)
+    return t * (primal_value(ans) > 0)  # a boolean mask: no float copy of it
 
 
 relu_p = Primitive("relu", _relu_impl, elementwise=True, fmt="relu {0}")
@@ -182,18 +198,33 @@ def gelu(x: Array, approximate: bool | str = False) -> Array:
 
 
 def _softmax_impl(x, axis):
-    e = _np.exp(x - _np.max(x, axis=axis, keepdims=True))
-    e /= _np.sum(e, axis=axis, keepdims=True)
+    e = _np.exp(x - _np.maximum.reduce(x, axis=axis, keepdims=True))
+    e /= _np.add.reduce(e, axis=axis, keepdims=True)
     return e
 
 
 def _log_softmax_impl(x, axis):
-    s = x - _np.max(x, axis=axis, keepdims=True)
-    return s - _np.log(_np.sum(_np.exp(s), axis=axis, keepdims=True))
+    s = x - _np.maximum.reduce(x, axis=axis, keepdims=True)
+    lse = _np.log(_np.add.reduce(_np.exp(s), axis=axis, keepdims=True))
+    if lse.dtype != s.dtype:  # integer x
+        return s - lse
+    s -= lse
+    return s
+
+
+def _plain_same(*a) -> bool:
+    """Plain arrays of one dtype (a first-order sweep): the rules below may then use NumPy in
+    place on their fresh temporaries; traced values take the wengert path (same formulas)."""
+    return all(type(v) is _np.ndarray and v.dtype == a[0].dtype for v in a)
 
 
 def _softmax_d(t, ans, x, axis):
     """J·t = y ⊙ (t − Σ y t) (the Jacobian is symmetric, so this is also the VJP)."""
+    if _plain_same(t, ans):
+        r = ans * t
+        _np.subtract(t, _np.add.reduce(r, axis=axis, keepdims=True), out=r)
+        r *= ans
+        return r
     return ans * (t - wnp.sum(ans * t, axis=axis, keepdims=True))
 
 
@@ -202,6 +233,11 @@ def _log_softmax_jvp(t, ans, x, axis):
 
 
 def _log_softmax_vjp(g, ans, x, axis):
+    if _plain_same(g, ans):
+        r = _np.exp(ans)
+        r *= _np.add.reduce(g, axis=axis, keepdims=True)
+        _np.subtract(g, r, out=r)
+        return r
     return g - wnp.exp(ans) * wnp.sum(g, axis=axis, keepdims=True)
 
 

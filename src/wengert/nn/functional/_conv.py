@@ -3,17 +3,20 @@
 The trilinear form T(x, w, g) = ⟨g, conv(x, w)⟩ has three partial maps, each a primitive:
 ``conv`` (x, w ↦ y), ``conv_input_grad`` (g, w ↦ x̄, the transposed convolution) and
 ``conv_weight_grad`` (x, g ↦ w̄, a correlation of input and output gradient).  Every VJP of one
-is another of the three, so derivatives of any order stay convolutions.  Each runs as one
+is another of the three, so derivatives of any order stay convolutions (``conv_bias``, the
+convolution with its bias added in place, differentiates into the same three).  Each runs as one
 batched matrix product over an im2col view (``as_strided``, no Python loop over pixels); the
 transposed one adds its columns back with one strided add per kernel offset.  The columns
 take one of three layouts, chosen by shape: plain im2col, a "flat grid" for stride 1 (long
-contiguous runs), or channels-last for many channels on small grids.
+contiguous runs), or channels-last for small grids -- whose results stay channels-last in
+memory (the arrays are (N, C, *S) as always; only their strides differ).
 """
 
 from __future__ import annotations
 
 import itertools
 import operator
+import threading
 from dataclasses import dataclass
 
 import numpy as _np
@@ -64,6 +67,31 @@ def _prod(t) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Scratch memory.  The columns are large, short-lived arrays that never leave a kernel; a fresh
+# allocation for them each call costs more than the copy into them (the allocator hands the
+# pages back to the system between training steps, and every page touched again is a page
+# fault), so each thread keeps one buffer per use and reuses it.
+# ---------------------------------------------------------------------------------------------
+
+_SCRATCH_MAX = 16 << 20  # bytes per slot: larger requests get a fresh array, not kept
+_scratch_local = threading.local()
+
+
+def _scratch(slot: str, shape: tuple, dtype) -> _np.ndarray:
+    """An uninitialised C-contiguous array of ``shape`` in this thread's buffer ``slot``; valid
+    until the next request for the same slot, so it must never be returned to a caller."""
+    dtype = _np.dtype(dtype)
+    nbytes = _prod(shape) * dtype.itemsize
+    if nbytes > _SCRATCH_MAX:
+        return _np.empty(shape, dtype)
+    bufs = _scratch_local.__dict__
+    buf = bufs.get(slot)
+    if buf is None or buf.size < nbytes:
+        buf = bufs[slot] = _np.empty(max(nbytes, 4096), _np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------
 # NumPy kernels
 # ---------------------------------------------------------------------------------------------
 
@@ -75,7 +103,7 @@ _FLAT_MIN_ROWS = 16
 _FLAT_MAX_WASTE = 1.0
 
 
-def _layout(spatial: tuple, kernel: tuple, geom: Geometry, rows: int):
+def _layout(spatial: tuple, kernel: tuple, geom: Geometry, rows: int, allow_flat: bool = True):
     """Where the columns live: ``(padded shape, grid, out, flat)``.
 
     ``out`` is the output's spatial shape.  With stride 1 in 2+ dimensions (and enough
@@ -90,7 +118,7 @@ def _layout(spatial: tuple, kernel: tuple, geom: Geometry, rows: int):
     padded = tuple(n + a + b for n, a, b in zip(spatial, geom.lo, geom.hi))
     flat = len(out) > 1 and all(s == 1 for s in geom.stride)
     wasteful = _prod(padded[1:]) > (1 + _FLAT_MAX_WASTE) * _prod(out[1:])
-    if not flat or wasteful or rows < _FLAT_MIN_ROWS:
+    if not (flat and allow_flat) or wasteful or rows < _FLAT_MIN_ROWS:
         return padded, out, out, False
     inner = _prod(padded[1:])
     reach = sum(
@@ -102,13 +130,26 @@ def _layout(spatial: tuple, kernel: tuple, geom: Geometry, rows: int):
     return padded, (out[0],) + padded[1:], out, True
 
 
-def _pad_to(x, geom: Geometry, padded: tuple):
-    """x (N, C, *S) zero-padded by ``geom.lo`` before and up to ``padded`` after."""
-    if x.shape[2:] == padded:
+def _pad_to(x, geom: Geometry, padded: tuple, flat: bool):
+    """x (N, C, *S) zero-padded by ``geom.lo`` before and up to ``padded`` after (scratch
+    memory), C-contiguous when ``flat`` (the flat grid reads runs across rows)."""
+    if x.shape[2:] == padded and (not flat or x.flags.c_contiguous):
         return x
-    xp = _np.zeros(x.shape[:2] + padded, x.dtype)
+    xp = _scratch("pad", x.shape[:2] + padded, x.dtype)
+    _zero_border(xp, 2, geom.lo, x.shape[2:])
     xp[(Ellipsis,) + tuple(slice(a, a + n) for a, n in zip(geom.lo, x.shape[2:]))] = x
     return xp
+
+
+def _zero_border(xp, first: int, lo: tuple, inner: tuple) -> None:
+    """Zero what lies outside [lo, lo + inner) on the spatial axes first, first + 1, ... of xp."""
+    for i, (a, n) in enumerate(zip(lo, inner)):
+        ax = first + i
+        pre = (slice(None),) * ax
+        if a:
+            xp[pre + (slice(0, a),)] = 0
+        if a + n < xp.shape[ax]:
+            xp[pre + (slice(a + n, None),)] = 0
 
 
 def _window_view(xp, kernel: tuple, geom: Geometry, grid: tuple, flat: bool):
@@ -133,55 +174,78 @@ def _window_view(xp, kernel: tuple, geom: Geometry, grid: tuple, flat: bool):
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def _im2col(x, kernel: tuple, geom: Geometry):
+def _im2col(x, kernel: tuple, geom: Geometry, allow_flat: bool = True):
     """Columns (G, Cg·∏K, N·∏grid) of the padded input (channel and kernel offset down,
     sample and grid position across), the grid and the output spatial shape."""
     rows = x.shape[1] // geom.groups * _prod(kernel)
-    padded, grid, out, flat = _layout(x.shape[2:], kernel, geom, rows)
-    xp = _pad_to(x, geom, padded)
+    padded, grid, out, flat = _layout(x.shape[2:], kernel, geom, rows, allow_flat)
+    xp = _pad_to(x, geom, padded, flat)
     n, c = x.shape[:2]
     g = geom.groups
     win = _window_view(xp, kernel, geom, grid, flat)
-    return win.reshape(g, (c // g) * _prod(kernel), n * _prod(grid)), grid, out
+    cols = _scratch("cols", win.shape, x.dtype)
+    _np.copyto(cols, win)
+    return cols.reshape(g, (c // g) * _prod(kernel), n * _prod(grid)), grid, out
 
 
 def _channels_first(gy, g, grid):
-    """(N, C_out, *O) → (G, C_out/G, N·∏grid), contiguous; zeros in the grid's extra columns."""
+    """(N, C_out, *O) → (G, C_out/G, N·∏grid), contiguous (scratch memory); zeros in the
+    grid's extra columns."""
     n, co = gy.shape[:2]
     out = gy.shape[2:]
-    if tuple(grid) == out:
-        t = _np.ascontiguousarray(_np.moveaxis(gy, 1, 0))
-    else:
-        t = _np.zeros((co, n) + tuple(grid), gy.dtype)
-        t[(Ellipsis,) + tuple(slice(0, o) for o in out)] = _np.moveaxis(gy, 1, 0)
+    t = _scratch("grad", (co, n) + tuple(grid), gy.dtype)
+    if tuple(grid) != out:
+        t.fill(0)
+    t[(Ellipsis,) + tuple(slice(0, o) for o in out)] = _np.moveaxis(gy, 1, 0)
     return t.reshape(g, co // g, -1)
 
 
 # ---------------------------------------------------------------------------------------------
-# The channels-last path: for many channels on a small grid (4×4, 8×8...) the planes' rows are
-# too short for the layouts above; with the channel axis innermost every window row is one
-# run of kernel width × channels, and the matrix products need no transposed operands.
+# The channels-last path: for small grids (4×4, 8×8...) the planes' rows are too short for the
+# layouts above; with the channel axis innermost every window row is one run of kernel width ×
+# channels, and the matrix products need no transposed operands.  Its results are returned
+# channels-last *in memory* -- (N, C, *S) views of (N, *S, C) arrays -- and it reads inputs in
+# either memory order, so a stack of such layers (with the element-wise ops, normalisation and
+# pooling between them, which keep their input's memory order) never transposes a batch.
 # ---------------------------------------------------------------------------------------------
 
-_NHWC_MIN_CHANNELS = 8  # at least this many input channels (one group) ...
+_NHWC_MIN_CHANNELS = 1  # at least this many input channels (one group) ...
 _NHWC_MAX_POSITIONS = 100  # ... and at most this many output positions per sample
+_NHWC_COLUMN_RUN = 1.0  # channels-last columns when C·K_w ≥ this × W_out, else plain ones
 
 
 def _channels_last(c: int, out: tuple, geom: Geometry) -> bool:
     return geom.groups == 1 and c >= _NHWC_MIN_CHANNELS and _prod(out) <= _NHWC_MAX_POSITIONS
 
 
+def _nhwc_columns(c: int, kernel: tuple, out: tuple) -> bool:
+    """Which columns the channels-last path copies: channels-last ones (N·∏O, ∏K·C) move
+    runs of K_w·C elements, plain ones (C·∏K, N·∏O) runs of W_out; few channels (the first
+    layer) take the plain ones, and a transposed product still gives a channels-last result."""
+    return c * kernel[-1] >= _NHWC_COLUMN_RUN * out[-1]
+
+
+def _last(a):
+    """(N, C, *S) → the (N, *S, C) view."""
+    return _np.moveaxis(a, 1, -1)
+
+
 def _last_padded(x, geom: Geometry, padded: tuple):
-    """x (N, C, *S) as (N, *padded, C), zero-padded by ``geom.lo`` before."""
+    """x (N, C, *S) as (N, *padded, C), zero-padded by ``geom.lo`` before: a scratch copy, or
+    x's own channels-last view when there is no padding."""
+    xl = _last(x)
+    if tuple(padded) == x.shape[2:]:
+        return xl
     n, c = x.shape[:2]
-    xp = _np.zeros((n,) + tuple(padded) + (c,), x.dtype)
-    inner = tuple(slice(a, a + m) for a, m in zip(geom.lo, x.shape[2:]))
-    xp[(slice(None),) + inner] = _np.moveaxis(x, 1, -1)
+    xp = _scratch("pad", (n,) + tuple(padded) + (c,), x.dtype)
+    _zero_border(xp, 1, geom.lo, x.shape[2:])
+    xp[(slice(None),) + tuple(slice(a, a + m) for a, m in zip(geom.lo, x.shape[2:]))] = xl
     return xp
 
 
 def _nhwc_cols(x, kernel: tuple, geom: Geometry, out: tuple):
-    """Columns (N·∏O, ∏K·C): sample and output position down, kernel offset and channel across."""
+    """Columns (N·∏O, ∏K·C) (sample and output position down, kernel offset and channel
+    across), in scratch memory."""
     d = len(kernel)
     padded = tuple(n + a + b for n, a, b in zip(x.shape[2:], geom.lo, geom.hi))
     xp = _last_padded(x, geom, padded)
@@ -193,8 +257,9 @@ def _nhwc_cols(x, kernel: tuple, geom: Geometry, out: tuple):
         + tuple(st[1 + i] * geom.dilation[i] for i in range(d))
         + (st[-1],)
     )
-    win = as_strided(xp, shape, strides, writeable=False)
-    return win.reshape(x.shape[0] * _prod(out), -1)
+    cols = _scratch("cols", shape, x.dtype)
+    _np.copyto(cols, as_strided(xp, shape, strides, writeable=False))
+    return cols.reshape(x.shape[0] * _prod(out), -1)
 
 
 def _nhwc_weight(w):
@@ -203,14 +268,18 @@ def _nhwc_weight(w):
 
 
 def _nhwc_grad(gy):
-    """(N, C_out, *O) → (N·∏O, C_out), contiguous."""
-    return _np.ascontiguousarray(_np.moveaxis(gy, 1, -1)).reshape(-1, gy.shape[1])
+    """(N, C_out, *O) → (N·∏O, C_out): a view when gy is channels-last in memory."""
+    gl = _last(gy)
+    if not gl.flags.c_contiguous:
+        buf = _scratch("grad", gl.shape, gy.dtype)
+        _np.copyto(buf, gl)
+        gl = buf
+    return gl.reshape(-1, gy.shape[1])
 
 
 def _nhwc_conv(x, w, geom, out):
     y = _nhwc_cols(x, w.shape[2:], geom, out) @ _nhwc_weight(w).T  # (N·∏O, C_out)
-    y = y.reshape((x.shape[0],) + tuple(out) + (w.shape[0],))
-    return _np.ascontiguousarray(_np.moveaxis(y, -1, 1))
+    return _np.moveaxis(y.reshape((x.shape[0],) + tuple(out) + (w.shape[0],)), -1, 1)
 
 
 def _nhwc_weight_grad(x, gy, geom, kernel):
@@ -219,38 +288,59 @@ def _nhwc_weight_grad(x, gy, geom, kernel):
     return _np.ascontiguousarray(_np.moveaxis(wg, -1, 1))
 
 
+def _clip(o: int, s: int, off: int, n: int):
+    """The outputs p ∈ [0, o) whose input index p·s + off lies in [0, n), as (slice of p,
+    slice of the input), or None when there are none."""
+    p0 = max(0, -(off // s))
+    p1 = min(o - 1, (n - 1 - off) // s)
+    if p1 < p0:
+        return None
+    i0 = p0 * s + off
+    return slice(p0, p1 + 1), slice(i0, i0 + (p1 - p0) * s + 1, s)
+
+
 def _nhwc_input_grad(gy, w, geom, spatial):
     n = gy.shape[0]
     c = w.shape[1]
     kernel = tuple(w.shape[2:])
-    d = len(kernel)
     out = gy.shape[2:]
-    cols = _nhwc_grad(gy) @ _nhwc_weight(w)  # (N·∏O, ∏K·C_in)
+    gyf = _nhwc_grad(gy)
+    wm = _nhwc_weight(w)
+    dt = _np.result_type(gyf, wm)
+    cols = _np.matmul(gyf, wm, out=_scratch("cols", (gyf.shape[0], wm.shape[1]), dt))
     cols = cols.reshape((n,) + tuple(out) + kernel + (c,))
-    padded = tuple(
-        max(m + a + b, (o - 1) * st + dl * (k - 1) + 1)
-        for m, a, b, o, st, dl, k in zip(
-            spatial, geom.lo, geom.hi, out, geom.stride, geom.dilation, kernel
-        )
-    )
-    xp = _np.zeros((n,) + padded + (c,), cols.dtype)
-    lead = (slice(None),) * (1 + d)
+    lead = (slice(None),)
+    adds = []  # (input slices, column slices) per kernel offset that reaches the input
     for kidx in itertools.product(*[range(k) for k in kernel]):
-        sl = tuple(
-            slice(ki * dl, ki * dl + st * (o - 1) + 1, st)
-            for ki, dl, st, o in zip(kidx, geom.dilation, geom.stride, out)
-        )
-        xp[(slice(None),) + sl] += cols[lead + kidx]
-    crop = tuple(slice(a, a + m) for a, m in zip(geom.lo, spatial))
-    return _np.ascontiguousarray(_np.moveaxis(xp[(slice(None),) + crop], -1, 1))
+        cl = [
+            _clip(o, st, ki * dl - lo, m)
+            for o, st, ki, dl, lo, m in zip(out, geom.stride, kidx, geom.dilation, geom.lo, spatial)
+        ]
+        if None not in cl:
+            adds.append((lead + tuple(i for _, i in cl), lead + tuple(p for p, _ in cl) + kidx))
+    whole = lead + tuple(slice(0, m, 1) for m in spatial)
+    first = next((a for a in adds if a[0] == whole), None)  # an offset that covers every input
+    if first is None:
+        xg = _np.zeros((n,) + tuple(spatial) + (c,), cols.dtype)
+    else:  # start from its columns: no zero fill, one add fewer
+        adds.remove(first)
+        xg = _np.empty((n,) + tuple(spatial) + (c,), cols.dtype)
+        xg[...] = cols[first[1]]
+    for dst, src in adds:
+        xg[dst] += cols[src]
+    return _np.moveaxis(xg, -1, 1)
 
 
 def _conv_impl(x, w, geom):
     out = geom.out_shape(x.shape[2:], w.shape[2:])
-    if _channels_last(x.shape[1], out, geom):
-        return _nhwc_conv(x, w, geom, out)
     n = x.shape[0]
     co = w.shape[0]
+    if _channels_last(x.shape[1], out, geom):
+        if _nhwc_columns(x.shape[1], w.shape[2:], out):
+            return _nhwc_conv(x, w, geom, out)
+        cols = _im2col(x, w.shape[2:], geom, allow_flat=False)[0][0]  # (C·∏K, N·∏O)
+        y = cols.T @ w.reshape(co, -1).T  # (N·∏O, C_out)
+        return _np.moveaxis(y.reshape((n,) + tuple(out) + (co,)), -1, 1)
     g = geom.groups
     cols, grid, out = _im2col(x, w.shape[2:], geom)
     y = _np.matmul(w.reshape(g, co // g, -1), cols)  # (G, Cog, N·∏grid)
@@ -268,10 +358,12 @@ def _conv_input_grad_impl(gy, w, geom, spatial):
     padded, grid, out, flat = _layout(spatial, kernel, geom, cg * _prod(kernel))
     if tuple(out) != gy.shape[2:]:
         raise ValueError(f"conv_input_grad: cotangent of shape {gy.shape} for outputs {out}")
-    if _channels_last(cg * g, out, geom):
+    if _channels_last(cg * g, out, geom) and _nhwc_columns(cg, kernel, out):
         return _nhwc_input_grad(gy, w, geom, spatial)
     wm = w.reshape(g, co // g, cg * _prod(kernel)).transpose(0, 2, 1)
-    cols = _np.matmul(wm, _channels_first(gy, g, grid))  # (G, Cg·∏K, N·∏grid)
+    gm = _channels_first(gy, g, grid)
+    dt = _np.result_type(wm, gm)
+    cols = _np.matmul(wm, gm, out=_scratch("cols", (g, wm.shape[1], gm.shape[2]), dt))
     cols = cols.reshape((g * cg,) + kernel + (n, _prod(grid)))
     if not flat:
         padded = tuple(
@@ -304,7 +396,11 @@ def _conv_weight_grad_impl(x, gy, geom, kernel):
     co = gy.shape[1]
     g = geom.groups
     if _channels_last(x.shape[1], gy.shape[2:], geom):
-        return _nhwc_weight_grad(x, gy, geom, kernel)
+        if _nhwc_columns(x.shape[1], kernel, gy.shape[2:]):
+            return _nhwc_weight_grad(x, gy, geom, kernel)
+        cols = _im2col(x, kernel, geom, allow_flat=False)[0][0]  # (C·∏K, N·∏O)
+        wg = _nhwc_grad(gy).T @ cols.T  # (C_out, C·∏K)
+        return wg.reshape((co, x.shape[1]) + tuple(kernel))
     cols, grid, _ = _im2col(x, kernel, geom)
     gm = _channels_first(gy, g, grid)
     wg = _np.matmul(gm, cols.transpose(0, 2, 1))  # (G, Cog, Cg·∏K)
@@ -434,6 +530,42 @@ for _p in (conv_p, conv_input_grad_p, conv_weight_grad_p):
     _p.saving((1,), (0,))
 
 
+# Convolution plus a per-channel bias, one primitive: the bias is added in place into the fresh
+# result (no second full-size array), and its cotangent is the sum of g over batch and space.
+def _conv_bias_impl(x, w, b, geom):
+    y = _conv_impl(x, w, geom)
+    if _np.result_type(y, b) != y.dtype:
+        return y + b.reshape((-1,) + (1,) * (y.ndim - 2))
+    y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+    return y
+
+
+def _channel_bias_jvp(t, ans, x, w, b, geom):
+    """A bias tangent (..., C_out) spread over the batch and the output positions."""
+    nb = t.ndim - 1
+    d = len(geom.stride)
+    t = wnp.reshape(t, t.shape[:nb] + (1,) + t.shape[nb:] + (1,) * d)
+    return wnp.broadcast_to(t, t.shape[:nb] + _shape(ans))
+
+
+conv_bias_p = Primitive("conv_bias", _conv_bias_impl, fmt="conv({0}, {1}) + {2}")
+conv_bias_p.defjvp(
+    lambda t, ans, x, w, b, geom: _fold(lambda u: conv_p(u, w, geom=geom), t, _nb(t, x)),
+    lambda t, ans, x, w, b, geom: _merged(
+        lambda u: conv_p(x, u, geom=geom), t, _nb(t, w), 0, geom.groups, 1, geom.groups
+    ),
+    _channel_bias_jvp,
+)
+conv_bias_p.defvjp(
+    lambda g, ans, x, w, b, geom: conv_input_grad_p(g, w, geom=geom, spatial=_shape(x)[2:]),
+    lambda g, ans, x, w, b, geom: conv_weight_grad_p(x, g, geom=geom, kernel=_shape(w)[2:]),
+    lambda g, ans, x, w, b, geom: wnp.sum(
+        g, axis=(0,) + tuple(range(2, _np.ndim(primal_value(g))))
+    ),
+)
+conv_bias_p.saving((1,), (0,), ())
+
+
 # ---------------------------------------------------------------------------------------------
 # Public wrappers
 # ---------------------------------------------------------------------------------------------
@@ -545,7 +677,11 @@ def conv_general(
         raise ValueError(
             f"{who}: the (dilated) kernel {ws[2:]} is larger than the padded input {xs[2:]}"
         )
-    return _add_bias(conv_p(x, weight, geom=geom), bias, d, who)
+    if bias is None:
+        return conv_p(x, weight, geom=geom)
+    if _shape(bias) != (ws[0],):
+        raise ValueError(f"{who}: bias must have shape ({ws[0]},), got {_shape(bias)}")
+    return conv_bias_p(x, weight, bias, geom=geom)
 
 
 def conv1d(

@@ -36,6 +36,13 @@ def _bias_jvp(t, ans, x, w, b):
     return wnp.broadcast_to(t, t.shape[:nb] + _shape(ans))
 
 
+def _plain(*a) -> bool:
+    """All plain arrays (a first-order sweep): the rules may call NumPy directly, which saves
+    the dispatch of a few small wengert operations per layer; traced values take the wengert
+    path, so higher orders see the same formulas."""
+    return all(type(v) is _np.ndarray for v in a)
+
+
 dense_p = Primitive("fully_connect", _dense_impl, fmt="{0}·{1}ᵀ + {2}")
 dense_p.defjvp(
     lambda t, ans, x, w, b: wnp.matmul(t, wnp.transpose(w)),
@@ -43,9 +50,9 @@ dense_p.defjvp(
     _bias_jvp,
 )
 dense_p.defvjp(
-    lambda g, ans, x, w, b: wnp.matmul(g, w),
-    lambda g, ans, x, w, b: wnp.matmul(wnp.transpose(g), x),
-    lambda g, ans, x, w, b: wnp.sum(g, axis=0),
+    lambda g, ans, x, w, b: g @ w if _plain(g, w) else wnp.matmul(g, w),
+    lambda g, ans, x, w, b: g.T @ x if _plain(g, x) else wnp.matmul(wnp.transpose(g), x),
+    lambda g, ans, x, w, b: g.sum(axis=0) if _plain(g) else wnp.sum(g, axis=0),
 )
 dense_p.saving((1,), (0,), ())
 

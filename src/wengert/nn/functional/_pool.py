@@ -1,11 +1,12 @@
 """Pooling: max and average pooling in 1-3 dimensions, global pooling, and max unpooling.
 
 Average pooling is linear: a window-sum primitive and its transpose (a window-spread), each
-the other's VJP.  Max pooling over tiling windows (stride = kernel, the common case) moves the
-tiles to a leading axis and takes ``wengert.numpy.max`` over it; other max pooling picks, per
-window, the flat in-plane index of its maximum (a constant) and gathers there -- the gather
-and the matching scatter-add are each other's VJP.  Every kernel loops over kernel offsets
-only (a handful of strided slices), never over pixels.
+the other's VJP.  Max pooling over tiling windows (stride = kernel, the common case) is one
+primitive working on a strided view of the tiles, in x's own memory order; its derivative
+spreads the cotangent onto each tile's maximum (ties share it) with a pair of linear
+primitives.  Other max pooling picks, per window, the flat in-plane index of its maximum (a
+constant) and gathers there -- the gather and the matching scatter-add are each other's VJP.
+Every kernel loops over kernel offsets only (a handful of strided slices), never over pixels.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as _np
+from numpy.lib.stride_tricks import as_strided
 
 import wengert.numpy as wnp
-from wengert.core import Primitive, primal_value
+from wengert.core import ANS, Primitive, primal_value
 from wengert.nn.functional._types import Array, Size
 
 from ._conv import Geometry, _ints, _shape, resolve_padding
@@ -242,10 +244,13 @@ def _geometry(x, d, kernel_size, stride, padding, dilation, who):
 
 
 # ---------------------------------------------------------------------------------------------
-# Max pooling over tiling windows (stride = kernel, no padding or dilation): a composite.  The
-# tiles are moved to a leading axis -- (∏k, ..., *O), one contiguous block per kernel offset --
-# and ``wengert.numpy.max`` reduces over it: every step works on long contiguous runs, and its
-# derivative sends the cotangent to each window's maximum, tied maxima sharing it equally.
+# Max pooling over tiling windows (stride = kernel, no padding or dilation: the common case).
+# The tiles are a strided view (..., O₁, k₁, ..., O_d, k_d) of x -- no copy, in x's own memory
+# layout (channels-last arrays keep long contiguous runs) -- and the maximum is taken one tile
+# offset at a time.  The derivative goes to each tile's maximum, tied maxima sharing it
+# equally (as ``wengert.numpy.max``): ``tile_spread`` puts g·share on the tiles, ``tile_gather``
+# sums c·share over each tile; the two are each other's transpose, and the share (a constant:
+# a mask of the maxima and, when some tile has ties, 1/count per tile) comes from the primal.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -257,6 +262,125 @@ def _upsample(a, kernel):
     return a
 
 
+def _tiles(a, kernel, writeable=False):
+    """The view (..., O₁, k₁, ..., O_d, k_d) of the whole tiles of ``a``'s last d axes."""
+    d = len(kernel)
+    shape, strides = a.shape[: a.ndim - d], a.strides[: a.ndim - d]
+    for n, s, k in zip(a.shape[a.ndim - d :], a.strides[a.ndim - d :], kernel):
+        shape += (n // k, k)
+        strides += (s * k, s)
+    return as_strided(a, shape, strides, writeable=writeable)
+
+
+def _at_offsets(t, kernel):
+    """For each offset within a tile, the (..., O₁, ..., O_d) view of the tile view ``t``."""
+    lead = (slice(None),) * (t.ndim - 2 * len(kernel))
+    for kidx in itertools.product(*[range(k) for k in kernel]):
+        yield t[lead + sum(((slice(None), j) for j in kidx), ())]
+
+
+def _per_tile(a, d):
+    """(..., O₁, ..., O_d) → (..., O₁, 1, ..., O_d, 1): one value per tile, broadcastable."""
+    return a.reshape(a.shape[: a.ndim - d] + sum(((o, 1) for o in a.shape[a.ndim - d :]), ()))
+
+
+def _order(a):
+    """a's axes from the largest stride to the smallest (its memory order)."""
+    return sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+
+
+def _tile_max_impl(x, kernel):
+    views = _at_offsets(_tiles(x, kernel), kernel)
+    y = next(views)
+    second = next(views, None)
+    if second is None:  # 1×1 tiles
+        return y.copy()
+    y = _np.maximum(y, second)  # allocated in x's memory order
+    for v in views:
+        _np.maximum(y, v, out=y)
+    return y
+
+
+def _tiled_innermost(a, d):
+    """Is a's smallest stride on one of its last d (tiled) axes?  Then tile views have short
+    inner loops (tiles are runs of a few elements), and NumPy's repeat does better."""
+    return _order(a)[-1] >= a.ndim - d
+
+
+def _tile_share(x, y, kernel):
+    """(mask, inv): ``mask`` (bool, x's shape and memory order) marks each tile's maxima (its
+    NaNs when it has any); ``inv`` is 1/(their count) per tile in x's dtype, or None when
+    every tile has exactly one."""
+    x, y = _np.asarray(primal_value(x)), _np.asarray(primal_value(y))
+    d = len(kernel)
+    if _tiled_innermost(x, d):
+        mask = x == _upsample(y, kernel)
+    else:
+        mask = (_tiles(x, kernel) == _per_tile(y, d)).reshape(x.shape)  # a view: x's order
+    if y.dtype.kind in "fc" and _np.isnan(y).any():
+        mask |= _np.isnan(x)
+    if _np.count_nonzero(mask) == y.size:  # each tile has ≥ 1 hit: exactly one each
+        return mask, None
+    dt = _np.uint8 if _prod(kernel) < 256 else _np.int64
+    hits = list(_at_offsets(_tiles(mask, kernel), kernel))  # ≥ 2: 1×1 tiles returned above
+    cnt = _np.add(hits[0], hits[1], dtype=dt)
+    for h in hits[2:]:
+        _np.add(cnt, h, out=cnt, dtype=dt)
+    return mask, _np.reciprocal(cnt, dtype=x.dtype)
+
+
+def _tile_spread_impl(g, mask, inv, kernel):
+    """g·share on the tiles: (..., *O) → (..., *(O·k)), in the memory order of the mask."""
+    d = len(kernel)
+    if _tiled_innermost(mask, d):
+        return _upsample(g if inv is None else g * inv, kernel) * mask
+    t = _tiles(mask, kernel)
+    first = t[(Ellipsis,) + (0, slice(None)) * (d - 1) + (0,)]  # (..., *O) in x's order
+    if g.ndim == first.ndim and _order(g) != _order(first):
+        # a cotangent in another memory order than x: a small copy into x's order first, else
+        # the product below runs in a poor iteration order
+        g = _np.multiply(g, 1 if inv is None else inv, out=_np.empty_like(first, dtype=g.dtype))
+    elif inv is not None:
+        g = g * inv
+    ge = _per_tile(g, d)
+    if ge.ndim == t.ndim:
+        out = _np.empty_like(mask, dtype=g.dtype)  # x's layout, so its tile view is a view
+        _np.multiply(ge, t, out=_tiles(out, kernel, writeable=True))
+        return out
+    out = _np.multiply(ge, t, dtype=g.dtype)  # leading batch axes (forward mode)
+    return out.reshape(out.shape[: out.ndim - 2 * d] + mask.shape[mask.ndim - d :])
+
+
+def _tile_gather_impl(c, mask, inv, kernel):
+    """Σ over each tile of c·share: (..., *(O·k)) → (..., *O)."""
+    prods = _at_offsets(_tiles(c * mask, kernel), kernel)
+    s = next(prods).copy()
+    for v in prods:
+        s += v
+    if inv is not None:
+        s *= inv
+    return s
+
+
+tile_max_p = Primitive("tile_max_pool", _tile_max_impl, fmt="max_pool {0}")
+tile_spread_p = Primitive("tile_spread", _tile_spread_impl, fmt="tile_spread {0}")
+tile_gather_p = Primitive("tile_gather", _tile_gather_impl, fmt="tile_gather {0}")
+
+
+def _share_kw(ans, x, kernel):
+    mask, inv = _tile_share(x, ans, kernel)
+    return {"mask": mask, "inv": inv, "kernel": kernel}
+
+
+tile_max_p.defjvp(lambda t, ans, x, kernel: tile_gather_p(t, **_share_kw(ans, x, kernel)))
+tile_max_p.defvjp(lambda g, ans, x, kernel: tile_spread_p(g, **_share_kw(ans, x, kernel)))
+tile_max_p.saving((0, ANS))
+for _p, _q in ((tile_spread_p, tile_gather_p), (tile_gather_p, tile_spread_p)):
+    _p.defjvp(lambda t, ans, c, mask, inv, kernel, _p=_p: _p(t, mask=mask, inv=inv, kernel=kernel))
+    _p.defvjp(lambda g, ans, c, mask, inv, kernel, _q=_q: _q(g, mask=mask, inv=inv, kernel=kernel))
+    _p.saving(())
+
+
 def _tile_max_pool(x, kernel):
     shape = _shape(x)
     d = len(kernel)
@@ -264,15 +388,7 @@ def _tile_max_pool(x, kernel):
     out = tuple(n // k for n, k in zip(shape[nl:], kernel))
     if any(o * k != n for o, k, n in zip(out, kernel, shape[nl:])):  # drop the partial tiles
         x = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
-    split = sum(((o, k) for o, k in zip(out, kernel)), ())
-    t = wnp.reshape(x, shape[:nl] + split)
-    perm = (
-        tuple(nl + 2 * i + 1 for i in range(d))
-        + tuple(range(nl))
-        + tuple(nl + 2 * i for i in range(d))
-    )
-    t = wnp.reshape(wnp.transpose(t, perm), (_prod(kernel),) + shape[:nl] + out)
-    return wnp.max(t, axis=0)
+    return tile_max_p(x, kernel=kernel)
 
 
 def _max_pool(x, d, kernel_size, stride, padding, dilation, return_indices, who):
