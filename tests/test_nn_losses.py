@@ -131,6 +131,15 @@ def test_index_cross_entropy():
     keep = y3i != -100
     np.testing.assert_allclose(L.index_cross_entropy(x3, y3i, ignore_index=-100), per[keep].mean())
     check(lambda x: L.index_cross_entropy(x, y3i, ignore_index=-100), x3)
+    # the plain mean (the common case, its own shorter path): derivatives, dtypes, integers
+    check(lambda x: L.index_cross_entropy(x, y), x)
+    check(lambda x: L.index_cross_entropy(x, y3), x3)
+    assert L.index_cross_entropy(x.astype(np.float32), y).dtype == np.float32
+    xi = np.array([[1, 2, 3], [3, 1, 0]])
+    np.testing.assert_allclose(
+        L.index_cross_entropy(xi, np.array([2, 0])),
+        L.index_cross_entropy(xi.astype(float), np.array([2, 0])),
+    )
     with pytest.raises(ValueError, match="lie in"):
         L.index_cross_entropy(x, y + 1)
     with pytest.raises(TypeError, match="integers"):
