@@ -287,6 +287,39 @@ def test_norm_jacobians_and_large_inputs():
     np.testing.assert_allclose(y32, y, atol=1e-4)
 
 
+def test_batch_norm_primitive_all_outputs():
+    """The fused training primitive with its statistics as outputs: every cotangent path
+    (ȳ, μ̄, σ̄²), each argument alone (so unread values may be stand-ins), both the plain fast
+    path (large inputs) and the general one, and float32 kept."""
+    from wengert.nn.functional._norm import batch_norm_p
+
+    r = rng(15)
+    for shape, axes in (
+        ((4, 3, 2, 2), (-4, -2, -1)),
+        ((6, 3), (-2,)),
+        ((8, 4, 16, 16), (-4, -2, -1)),
+    ):
+        x = r.standard_normal(shape) * 2 + 1
+        pshape = (shape[1],) + (1,) * (len(shape) - 2)
+        g, b = r.standard_normal(pshape), r.standard_normal(pshape)
+        wy = r.standard_normal(shape)
+
+        def f(x, g, b, w=wy):
+            y, m, v = batch_norm_p(x, g, b, axes=axes, eps=1e-5)
+            return (y * w).sum() + (m * m).sum() + (v * m).sum() + (v * v).sum()
+
+        order = 2 if len(shape) == 2 or shape[0] == 4 else 1
+        check_grads(f, (x, g, b), order=order)
+        for k in range(3):
+            check_grads(lambda a, k=k: f(*[a if i == k else v for i, v in enumerate((x, g, b))]),
+                        ((x, g, b)[k],), order=order)  # fmt: skip
+        x32, g32, b32 = (a.astype(np.float32) for a in (x, g, b))
+        (y, m, v), pull = vjp(lambda *a: batch_norm_p(*a, axes=axes, eps=1e-5), x32, g32, b32)
+        assert y.dtype == m.dtype == v.dtype == np.float32
+        cts = pull((np.ones_like(y), np.ones_like(m), np.ones_like(v)))
+        assert all(c.dtype == np.float32 and c.shape == a.shape for c, a in zip(cts, (x, g, b)))
+
+
 def test_layer_group_instance_norm():
     r = rng(8)
     x = r.standard_normal((2, 4, 3, 2))

@@ -398,3 +398,31 @@ def test_flat_fast_path_matches_leafwise_and_never_mutates_earlier_results(make)
         g["extra"] = np.zeros(1)
         q, st2 = opt.update(q, g, st2)
     assert_tree_close(p, {k: v for k, v in q.items() if k != "extra"}, rtol=1e-6)
+
+
+def test_update_fast_path_follows_structure_changes():
+    """The compiled dict structure and the recognised flat buffers are never trusted blindly:
+    swapped leaves, another structure or a mismatched gradient take the general path."""
+    opt = nn.adam(0.1)
+    p = {"a": {"w": np.ones((2, 2)), "u": np.full(3, 2.0)}, "v": np.zeros(3)}
+    g = {"a": {"w": np.ones((2, 2)), "u": np.ones(3)}, "v": -np.ones(3)}
+    s = opt.init(p)
+    p1, s1 = opt.update(p, g, s)
+    p2, s2 = opt.update(p1, g, s1)
+    # two same-shaped leaves (views of one buffer) swapped: the update must follow the swap
+    swapped = {"a": {"w": p2["a"]["w"], "u": p2["v"]}, "v": p2["a"]["u"]}
+    out, _ = opt.update(swapped, g, s2)
+    ref, _ = nn.adam(0.1).update(tree_map(np.copy, swapped), g, tree_map(np.copy, s2))
+    for a, b in zip(tree_flatten(out)[0], tree_flatten(ref)[0]):
+        np.testing.assert_array_equal(a, b)
+    # another structure with the same optimizer
+    p3 = {"x": np.ones(4), "y": [np.ones(2), np.zeros(2)]}
+    g3 = {"x": np.ones(4), "y": [np.ones(2), np.ones(2)]}
+    out3, _ = opt.update(p3, g3, opt.init(p3))
+    assert isinstance(out3["y"], list) and out3["x"].shape == (4,)
+    # a gradient of another structure or shape still gets the clear error
+    with pytest.raises(ValueError, match="structure"):
+        opt.update(p, {"a": {"w": np.ones((2, 2))}, "v": np.ones(3)}, s)
+    with pytest.raises(ValueError, match="shape"):
+        opt.update(p, {"a": {"w": np.ones((2, 2)), "u": np.ones(4)}, "v": np.ones(3)}, s)
+    assert p["a"]["u"][0] == 2.0 and s["m"]["v"].sum() == 0  # inputs untouched

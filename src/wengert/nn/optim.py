@@ -10,6 +10,7 @@ L-BFGS needs the loss itself and has its own ``step(loss_fn, params, state)``.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -326,6 +327,8 @@ class Optimizer:
         self.clip_norm = clip_norm
         self.clip_global_norm = clip_global_norm
         self.hyper = dict(hyper or {})
+        self._spec: _DictSpec | None = None  # the last params structure, compiled
+        self._made: list = []  # weak references to the flat buffers of the last update
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
@@ -377,11 +380,22 @@ class Optimizer:
         network returned), with ``grads`` a Network (as ``grad`` gives) or its params pytree.
         """
         net, params, grads = _unwrap(params, grads)
-        pl, pdef = tree_flatten(params)
-        gl, gdef = tree_flatten(grads)
-        _check_tree(pl, gl, pdef, gdef, "gradient")
         if not isinstance(state, dict) or "step" not in state:
             raise TypeError(f"{self.name}.update: state must come from {self.name}.init(params)")
+        # Nested dicts of arrays (every Network) go through a flattener compiled once for
+        # their structure; anything else through tree_flatten.
+        spec = self._spec
+        pl = _gather(params, spec) if spec is not None else None
+        if pl is None:
+            pl, pdef = tree_flatten(params)
+            spec = self._spec = _compile_spec(pdef)
+        else:
+            pdef = None
+        gl = _gather(grads, spec) if spec is not None else None
+        if gl is None or not _same_shapes(pl, gl):
+            pdef = pdef or tree_flatten(params)[1]
+            gl, gdef = tree_flatten(grads)
+            _check_tree(pl, gl, pdef, gdef, "gradient")
         for k, (p, g) in enumerate(zip(pl, gl)):
             if _dtype(g) != _dtype(p):
                 gl[k] = g.astype(_dtype(p)) if not isinstance(g, Tracer) else g
@@ -390,11 +404,14 @@ class Optimizer:
         lr = self.lr(t)
         slot_leaves = []
         for s in self.slots:
-            sl, sdef = tree_flatten(state[s])
-            if sdef is not pdef and len(sl) == len(pl):  # cheap: leaf shapes only
-                _check_shapes(pl, sl, f"state slot {s!r}")
-            else:
-                _check_tree(pl, sl, pdef, sdef, f"state slot {s!r}")
+            sl = _gather(state[s], spec) if spec is not None else None
+            if sl is None or not _same_shapes(pl, sl):
+                pdef = pdef or tree_flatten(params)[1]
+                sl, sdef = tree_flatten(state[s])
+                if sdef is not pdef and len(sl) == len(pl):  # cheap: leaf shapes only
+                    _check_shapes(pl, sl, f"state slot {s!r}")
+                else:
+                    _check_tree(pl, sl, pdef, sdef, f"state slot {s!r}")
             slot_leaves.append(sl)
         flat = _flat_layout(pl, gl, slot_leaves)
         if flat is not None:
@@ -408,11 +425,15 @@ class Optimizer:
                 new_p.append(p2)
                 for j, u in enumerate(upd):
                     new_slots[j].append(u)
+        if spec is not None:
+            build = spec.build
+        else:
+            build = (pdef or tree_flatten(params)[1]).unflatten
         new_state = dict(state)
         new_state["step"] = np.asarray(t + 1, np.int64)
         for j, s in enumerate(self.slots):
-            new_state[s] = pdef.unflatten(new_slots[j])
-        new_params = pdef.unflatten(new_p)
+            new_state[s] = build(new_slots[j])
+        new_params = build(new_p)
         if net is not None:
             new_params = net.with_params(new_params)
         return new_params, new_state
@@ -421,11 +442,86 @@ class Optimizer:
         """The rules are elementwise: run them once on all leaves laid end to end (a few large
         NumPy calls instead of a few per leaf).  The results are views into one buffer per
         quantity, so the next update finds them already laid out and does not copy them."""
-        p = _as_flat(pl, layout)
-        g = _as_flat(gl, layout)
-        slots = tuple(_as_flat(sl, layout) for sl in slot_leaves)
+        made = self._made
+        p = _as_flat(pl, layout, made)
+        g = _as_flat(gl, layout, made)
+        slots = tuple(_as_flat(sl, layout, made) for sl in slot_leaves)
         p2, upd = self.rule(p, g, slots, lr, t, self.weight_decay)
-        return _split(p2, layout), [_split(u, layout) for u in upd]
+        outs = [_split(p2, layout)] + [_split(u, layout) for u in upd]
+        # remember (weakly) the buffers and views handed out: recognising them next time by
+        # identity is cheaper than checking their addresses
+        self._made = [
+            (weakref.ref(b), [weakref.ref(a) for a in o]) for b, o in zip((p2, *upd), outs)
+        ]
+        return outs[0], outs[1:]
+
+
+class _DictSpec:
+    """A pytree structure of plain dicts with array leaves, compiled for the optimizers' hot
+    path: ``gather(tree)`` lists the leaves in tree_flatten's order (sorted keys) or returns
+    None when ``tree`` has another structure; ``build(leaves)`` rebuilds the dicts (keys in
+    their original insertion order) as ``TreeDef.unflatten`` does."""
+
+    __slots__ = ("items", "order", "n")
+
+    def __init__(self, items: tuple, order: tuple, n: int) -> None:
+        self.items = items  # (key, sub-spec or None for a leaf), sorted keys
+        self.order = order  # (key, sub-spec or None, offset of its first leaf), insertion order
+        self.n = n
+
+    def gather_into(self, tree: Any, out: list) -> bool:
+        if type(tree) is not dict or len(tree) != len(self.items):
+            return False
+        for k, sub in self.items:
+            v = tree.get(k, _MISSING)
+            if sub is None:
+                if type(v) is not np.ndarray:
+                    return False
+                out.append(v)
+            elif not sub.gather_into(v, out):
+                return False
+        return True
+
+    def build(self, leaves: list, start: int = 0) -> dict:
+        return {
+            k: leaves[start + off] if sub is None else sub.build(leaves, start + off)
+            for k, sub, off in self.order
+        }
+
+
+_MISSING = object()
+
+
+def _compile_spec(tdef) -> _DictSpec | None:
+    """The :class:`_DictSpec` of a treedef made only of plain dicts (None otherwise)."""
+    aux = tdef.aux
+    if tdef.kind is None or tdef.kind[1] is not dict or getattr(aux, "cls", None) is not dict:
+        return None
+    items, offsets, n = [], {}, 0
+    for k, child in zip(aux.keys, tdef.children):
+        if child.kind is None:
+            sub = None
+        else:
+            sub = _compile_spec(child)
+            if sub is None:
+                return None
+        items.append((k, sub))
+        offsets[k] = n
+        n += 1 if sub is None else sub.n
+    order = tuple((k, dict(items)[k], offsets[k]) for k in aux.order)
+    return _DictSpec(tuple(items), order, n)
+
+
+def _gather(tree: Any, spec: _DictSpec) -> list | None:
+    out: list = []
+    return out if spec.gather_into(tree, out) else None
+
+
+def _same_shapes(a: list, b: list) -> bool:
+    for x, y in zip(a, b):
+        if x.shape != y.shape:
+            return False
+    return True
 
 
 def _flat_layout(pl, gl, slot_leaves):
@@ -453,11 +549,17 @@ def _flat_layout(pl, gl, slot_leaves):
     return dt, shapes, offsets, n
 
 
-def _as_flat(leaves, layout):
+def _as_flat(leaves, layout, made=()):
     """The leaves as one 1-d array: their common base if they are its consecutive C-ordered
-    pieces (as ``_split`` made them), else a concatenated copy."""
+    pieces (as ``_split`` made them; ``made`` lists weak references to the last ones), else a
+    concatenated copy."""
     dt, shapes, offsets, n = layout
     base = leaves[0].base
+    for bref, vrefs in made:
+        if base is not None and bref() is base and len(vrefs) == len(leaves):
+            if all(r() is a for r, a in zip(vrefs, leaves)):
+                return base
+            break
     if type(base) is np.ndarray and base.ndim == 1 and base.size == n and base.dtype == dt:
         addr = base.__array_interface__["data"][0]
         isz = dt.itemsize

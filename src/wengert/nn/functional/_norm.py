@@ -166,6 +166,131 @@ def _affine(y, gamma, beta, shape):
     return y
 
 
+# ---------------------------------------------------------------------------------------------
+# Batch norm in training: one primitive for y = γ·(x − μ)/√(σ² + eps) + β with the batch
+# statistics μ, σ² as further outputs, so the forward pass makes one array and the backward
+# pass a few (instead of the temporaries of standardise, then scale and shift).
+# ---------------------------------------------------------------------------------------------
+
+
+def _dot_keep(a, b, axes):
+    """Σ a·b over ``axes`` (keepdims) of two plain arrays of one shape, without the product
+    as a temporary."""
+    nd = a.ndim
+    if a.size < 4096 or a.dtype.kind != "f" or nd > len(_LETTERS):
+        return _np.sum(a * b, axis=axes, keepdims=True)
+    src = _LETTERS[:nd]
+    kept = "".join(c for i, c in enumerate(src) if i - nd not in axes)
+    out = _np.einsum(f"{src},{src}->{kept}", a, b)
+    return out.reshape(tuple(1 if i - nd in axes else n for i, n in enumerate(a.shape)))
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _bn_impl(x, gamma, beta, axes, eps):
+    inv_n = x.dtype.type(1 / _count(x.shape, axes))
+    mean = _sum_keep_impl(x, axes) * inv_n
+    y = x - mean
+    var = _dot_keep(y, y, axes) * inv_n
+    y *= gamma / _np.sqrt(var + _np.asarray(eps, var.dtype))
+    y += beta
+    return y, mean, var
+
+
+def _bn_parts(x, axes, eps):
+    """x − μ, x̂ and σ = √(σ² + eps), differentiably (for the rules' general path)."""
+    xc = x - _mean_keep(x, axes)
+    sigma = wnp.sqrt(_mean_keep(xc * xc, axes) + eps)
+    return xc, xc / sigma, sigma
+
+
+def _bn_jvp(tangents, ans, x, gamma, beta, axes, eps):
+    """ẏ = γ·(ẋ − mean ẋ − x̂·mean(x̂ ẋ))/σ + γ̇·x̂ + β̇,  μ̇ = mean ẋ,  (σ²)˙ = 2σ·mean(x̂ ẋ)."""
+    tx, tg, tb = tangents
+    xc, xh, sigma = _bn_parts(x, axes, eps)
+    ty = tm = tv = None
+    if tx is not None:
+        tm = _mean_keep(tx, axes)
+        m2 = _mean_keep(xh * tx, axes)
+        ty = gamma * ((tx - tm - xh * m2) / sigma)
+        tv = 2.0 * sigma * m2
+    xnd = len(_shape(x))
+    for t, p, with_xh in ((tg, gamma, True), (tb, beta, False)):
+        if t is None:
+            continue
+        nb = len(_shape(t)) - len(_shape(p))
+        ts = _shape(t)
+        t = wnp.reshape(t, ts[:nb] + (1,) * (xnd - len(_shape(p))) + ts[nb:])
+        c = t * xh if with_xh else to_out_shape(t, xh)
+        ty = c if ty is None else ty + c
+    return ty, tm, tv
+
+
+def _bn_vjp(g, ans, needed, x, gamma, beta, axes, eps):
+    """x̄ = γ·(ȳ − mean ȳ − x̂·mean(x̂ ȳ))/σ + μ̄/n + 2σ̄²·(x − μ)/n,  γ̄ = Σ ȳ·x̂,  β̄ = Σ ȳ
+    (sums over the normalised axes)."""
+    gy, gm, gv = g
+    if type(gy) is _np.ndarray and type(x) is _np.ndarray and type(gamma) is _np.ndarray:
+        return _bn_vjp_plain(gy, gm, gv, ans, needed, x, gamma, axes, eps)
+    n = _count(_shape(x), axes)
+    out = [None, None, None]
+    if 2 in needed:
+        out[2] = _unbroadcast(gy, _shape(beta))
+    if 0 not in needed and 1 not in needed:
+        return tuple(out)
+    xc, xh, sigma = _bn_parts(x, axes, eps)
+    if 1 in needed:
+        out[1] = _unbroadcast(gy * xh, _shape(gamma))
+    if 0 in needed:
+        gh = gy * gamma
+        dx = (gh - _mean_keep(gh, axes) - xh * _mean_keep(gh * xh, axes)) / sigma
+        out[0] = dx + gm * (1.0 / n) + xc * (gv * (2.0 / n))
+    return tuple(out)
+
+
+def _bn_vjp_plain(gy, gm, gv, ans, needed, x, gamma, axes, eps):
+    """The same on plain arrays, with the saved statistics, two reductions and in-place
+    arithmetic on fresh arrays."""
+    _, mean, var = ans
+    dt = x.dtype.type
+    inv_n = dt(1 / _count(x.shape, axes))
+    out = [None, None, None]
+    s1 = _sum_keep_impl(gy, axes)
+    if 2 in needed:
+        out[2] = s1.reshape(gamma.shape)
+    if 0 not in needed and 1 not in needed:
+        return tuple(out)
+    rstd = 1 / _np.sqrt(var + _np.asarray(eps, var.dtype))
+    xc = x - mean
+    s2 = _dot_keep(gy, xc, axes)  # Σ ȳ·(x − μ)
+    if 1 in needed:
+        out[1] = (s2 * rstd).reshape(gamma.shape)
+    if 0 in needed:
+        a = gamma * rstd  # x̄ = a·ȳ + k·(x − μ) + c, per channel
+        k = -a * (s2 * inv_n) * rstd * rstd
+        c = -a * (s1 * inv_n)
+        if gv.any():
+            k = k + gv * (2 * inv_n)
+        if gm.any():
+            c = c + gm * inv_n
+        xc *= k
+        xc += c
+        xc += gy * a
+        out[0] = xc
+    return tuple(out)
+
+
+batch_norm_p = Primitive("batch_norm", _bn_impl, multiple_results=True, fmt="batch_norm {0}")
+batch_norm_p.jvp_all = _bn_jvp
+batch_norm_p.vjp_all = _bn_vjp
+batch_norm_p.saving((0, 1, ANS), (0, ANS), ())
+
+
 def _check_param(p, size, who, name):
     if p is not None and _np.size(primal_value(p)) != size:
         raise ValueError(f"{who}: {name} must have {size} elements, got shape {_shape(p)}")
@@ -208,10 +333,19 @@ def batch_norm(
         rm = wnp.reshape(wnp.astype(running_mean, dt), shape)
         rv = wnp.reshape(wnp.astype(running_var, dt), shape)
         return _affine((x - rm) / wnp.sqrt(rv + eps), gamma, beta, shape)
-    axes = (0,) + tuple(range(2, len(xs)))
-    xv = _np.asarray(primal_value(x))
-    stats = _moments(xv, normalize_axes(axes, len(xs)))
-    y = _affine(normalize(x, axes, eps, stats), gamma, beta, shape)
+    axes = normalize_axes((0,) + tuple(range(2, len(xs))), len(xs))
+    if gamma is not None and beta is not None and dt.kind == "f":
+        g = wnp.reshape(gamma, shape)
+        b = wnp.reshape(beta, shape)
+        if _np.result_type(primal_value(g)) != dt:
+            g = wnp.astype(g, dt)
+        if _np.result_type(primal_value(b)) != dt:
+            b = wnp.astype(b, dt)
+        y, mean, var = batch_norm_p(x, g, b, axes=axes, eps=eps)
+        stats = (_np.asarray(primal_value(mean)), _np.asarray(primal_value(var)))
+    else:
+        stats = _moments(_np.asarray(primal_value(x)), axes)
+        y = _affine(normalize(x, axes, eps, stats), gamma, beta, shape)
     n = xs[0] * int(_np.prod(xs[2:], dtype=int))
     bm = stats[0].reshape(c)
     bv = stats[1].reshape(c) * (n / max(n - 1, 1))
