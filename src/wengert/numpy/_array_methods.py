@@ -250,7 +250,9 @@ def _as_method(prim, reflected=False):
 
         def method(self, other, /):
             if type(other) in _NUMBERS and type(self) is VJPTracer:
-                return self._trace.process_number(prim, self, other, 1)
+                return self._trace.process_unwrapped(
+                    prim, NO_PARAMS, [other, self.primal], [(1, self.idx)]
+                )
             if isinstance(other, Tracer):
                 return prim(other, self)
             if type(other) not in _OPERANDS and _defers(other):
@@ -261,12 +263,16 @@ def _as_method(prim, reflected=False):
 
         def method(self, other, /):
             if type(other) in _NUMBERS and type(self) is VJPTracer:
-                return self._trace.process_number(prim, self, other, 0)
+                return self._trace.process_unwrapped(
+                    prim, NO_PARAMS, [self.primal, other], [(0, self.idx)]
+                )
             if isinstance(other, Tracer):
                 if other._trace is not self._trace:
                     return prim(self, other)
                 if type(self) is VJPTracer:
-                    return self._trace.process_pair(prim, self, other)
+                    return self._trace.process_unwrapped(
+                        prim, NO_PARAMS, [self.primal, other.primal], [(0, self.idx), (1, other.idx)]
+                    )
             elif type(other) not in _OPERANDS and _defers(other):
                 return NotImplemented
             return self._trace.process(prim, (self, other), NO_PARAMS)
