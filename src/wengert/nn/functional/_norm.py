@@ -31,10 +31,32 @@ def _shape(v):
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
+def _channel_rows(a, axes):
+    """``a`` (N, C, *S) as an (M, C) matrix *view* when ``axes`` are all but the channel axis
+    and ``a``'s memory is channels-last (as convolution outputs on small grids are), else
+    None.  Per-channel sums then become one matrix-vector product (BLAS), 3-4x faster than
+    a strided reduction."""
+    nd = a.ndim
+    if nd < 2 or len(axes) != nd - 1 or (1 - nd) in axes or a.dtype.kind != "f":
+        return None
+    t = a.transpose((0,) + tuple(range(2, nd)) + (1,)) if nd > 2 else a
+    if not t.flags.c_contiguous:
+        return None
+    return t.reshape(-1, a.shape[1])
+
+
+def _keep_shape(a, axes):
+    nd = a.ndim
+    return tuple(1 if i - nd in axes else n for i, n in enumerate(a.shape))
+
+
 def _sum_keep_impl(x, axes):
     nd = x.ndim
     if x.size < 4096 or x.dtype.kind != "f" or nd > len(_LETTERS):
         return _np.sum(x, axis=axes, keepdims=True)
+    rows = _channel_rows(x, axes)
+    if rows is not None:
+        return (_np.ones(rows.shape[0], x.dtype) @ rows).reshape(_keep_shape(x, axes))
     src = _LETTERS[:nd]
     kept = "".join(c for i, c in enumerate(src) if i - nd not in axes)
     out = _np.einsum(src + "->" + kept, x)
@@ -179,6 +201,10 @@ def _dot_keep(a, b, axes):
     nd = a.ndim
     if a.size < 4096 or a.dtype.kind != "f" or nd > len(_LETTERS):
         return _np.sum(a * b, axis=axes, keepdims=True)
+    ra = _channel_rows(a, axes)
+    rb = None if ra is None or b.dtype != a.dtype else _channel_rows(b, axes)
+    if rb is not None:  # channels-last: the product, then one matrix-vector product
+        return (_np.ones(ra.shape[0], a.dtype) @ (ra * rb)).reshape(_keep_shape(a, axes))
     src = _LETTERS[:nd]
     kept = "".join(c for i, c in enumerate(src) if i - nd not in axes)
     out = _np.einsum(f"{src},{src}->{kept}", a, b)
