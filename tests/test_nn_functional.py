@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from _checks import rng
 
+import wengert
 import wengert.nn.functional as F
+import wengert.numpy
 from wengert import check_grads, grad, hvp, jacfwd, jacrev, jvp, vjp
 
 
@@ -530,3 +532,31 @@ def test_hessian_vector_product_through_a_cnn():
         return np.sum(gx**2)
 
     check_grads(penalty, (params[0],), order=1)
+
+
+@pytest.mark.parametrize("shape, perm", [((64, 8, 8, 32), (0, 3, 1, 2)), ((8, 4, 4, 4, 16), (0, 4, 1, 2, 3)), ((66, 6, 6, 20), (0, 3, 1, 2))])
+def test_batch_norm_channels_last_matches_contiguous(shape, perm):
+    """Channels-last activations (as convolutions return on small grids) take the matrix-view
+    path of batch norm: same outputs, statistics and gradients as a C-ordered copy."""
+    from wengert.nn.functional import _norm
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape).astype(np.float32).transpose(perm)
+    c = x.shape[1]
+    g = rng.normal(size=c).astype(np.float32)
+    b = rng.normal(size=c).astype(np.float32)
+    nd = x.ndim
+    axes = tuple(a - nd for a in [0] + list(range(2, nd)))
+    assert _norm._channel_rows(x, axes) is not None
+    w = rng.normal(size=x.shape).astype(np.float32)
+
+    def loss(x, g, b):
+        y, _, _ = F.batch_norm(x, g, b, training=True)
+        return wengert.numpy.sum(y * w)
+
+    got = wengert.value_and_grad(loss, argnums=(0, 1, 2))(x, g, b)
+    want = wengert.value_and_grad(loss, argnums=(0, 1, 2))(np.ascontiguousarray(x), g, b)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    for a, e in zip(got[1], want[1]):
+        assert a.dtype == np.float32 and a.shape == e.shape
+        np.testing.assert_allclose(a, e, rtol=2e-4, atol=2e-5)

@@ -218,7 +218,42 @@ def _count(shape, axes):
     return n
 
 
+def _wide(rows):
+    """An (M, C) matrix as a wider (M/k, k·C) view, k ≤ 32 dividing M: per-channel
+    broadcasts then run NumPy's inner loops over k·C elements instead of C."""
+    m = rows.shape[0]
+    k = 32
+    while m % k:
+        k //= 2
+    return rows.reshape(m // k, k * rows.shape[1]), k
+
+
+def _bn_impl_rows(x, rows, gamma, beta, axes, eps):
+    """``_bn_impl`` for channels-last ``x`` seen as ``rows`` (M, C): sums by matrix-vector
+    products, broadcasts on the wide view; the output has ``x``'s memory order."""
+    m, c = rows.shape
+    dt = x.dtype
+    inv_n = dt.type(1 / m)
+    ones = _np.ones(m, dt)
+    mean = (ones @ rows) * inv_n
+    xw, k = _wide(rows)
+    y = xw - _np.tile(mean, k)
+    var = (_np.ones(y.shape[0], dt) @ (y * y)).reshape(k, c).sum(0) * inv_n
+    scale = gamma.reshape(c).astype(dt, copy=False) / _np.sqrt(var + _np.asarray(eps, dt))
+    y *= _np.tile(scale, k)
+    y += _np.tile(beta.reshape(c).astype(dt, copy=False), k)
+    nd = x.ndim
+    last = (x.shape[0],) + x.shape[2:] + (c,)
+    y = y.reshape(last).transpose((0, nd - 1) + tuple(range(1, nd - 1)))
+    keep = _keep_shape(x, axes)
+    return y, mean.reshape(keep), var.reshape(keep)
+
+
 def _bn_impl(x, gamma, beta, axes, eps):
+    if x.size >= 4096 and _np.size(gamma) == x.shape[1] and _np.size(beta) == x.shape[1]:
+        rows = _channel_rows(x, axes)
+        if rows is not None:
+            return _bn_impl_rows(x, rows, gamma, beta, axes, eps)
     inv_n = x.dtype.type(1 / _count(x.shape, axes))
     mean = _sum_keep_impl(x, axes) * inv_n
     y = x - mean
@@ -292,6 +327,10 @@ def _bn_vjp_plain(gy, gm, gv, ans, needed, x, gamma, axes, eps):
     if 0 not in needed and 1 not in needed:
         return tuple(out)
     rstd = 1 / _np.sqrt(var + _np.asarray(eps, var.dtype))
+    rows = _channel_rows(x, axes) if x.size >= 4096 else None
+    gyr = None if rows is None or gy.dtype != x.dtype else _channel_rows(gy, axes)
+    if gyr is not None:  # channels-last x and ȳ: on the wide views
+        return _bn_vjp_rows(gy, gyr, gm, gv, rows, mean, rstd, s1, needed, x, gamma, inv_n, out)
     xc = x - mean
     s2 = _dot_keep(gy, xc, axes)  # Σ ȳ·(x − μ)
     if 1 in needed:
@@ -308,6 +347,34 @@ def _bn_vjp_plain(gy, gm, gv, ans, needed, x, gamma, axes, eps):
         xc += c
         xc += gy * a
         out[0] = xc
+    return tuple(out)
+
+
+def _bn_vjp_rows(gy, gyr, gm, gv, rows, mean, rstd, s1, needed, x, gamma, inv_n, out):
+    """``_bn_vjp_plain``'s x̄ and γ̄ for channels-last x and ȳ, as their (M, C) ``rows``:
+    per-channel sums by matrix-vector products, broadcasts on the wide views."""
+    m, c = rows.shape
+    dt = x.dtype
+    xw, k = _wide(rows)
+    gw = gyr.reshape(xw.shape)
+    xc = xw - _np.tile(mean.reshape(c), k)
+    s2 = (_np.ones(xw.shape[0], dt) @ (gw * xc)).reshape(k, c).sum(0).reshape(s1.shape)
+    if 1 in needed:
+        out[1] = (s2 * rstd).reshape(gamma.shape)
+    if 0 in needed:
+        a = gamma.reshape(s1.shape) * rstd  # x̄ = a·ȳ + kx·(x − μ) + b, per channel
+        kx = -a * (s2 * inv_n) * rstd * rstd
+        b = -a * (s1 * inv_n)
+        if gv.any():
+            kx = kx + gv * (2 * inv_n)
+        if gm.any():
+            b = b + gm * inv_n
+        xc *= _np.tile(kx.reshape(c).astype(dt, copy=False), k)
+        xc += _np.tile(b.reshape(c).astype(dt, copy=False), k)
+        xc += gw * _np.tile(a.reshape(c).astype(dt, copy=False), k)
+        nd = x.ndim
+        last = (x.shape[0],) + x.shape[2:] + (c,)
+        out[0] = xc.reshape(last).transpose((0, nd - 1) + tuple(range(1, nd - 1)))
     return tuple(out)
 
 
