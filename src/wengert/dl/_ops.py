@@ -372,6 +372,50 @@ def _is_grouped(x: _In, ws: tuple, plain_fits: bool, grouped_fits: bool) -> bool
     return len(ws) - 3 in dims_ok and grouped_fits
 
 
+def _conv_operands(X, weights, data_format, weights_format, who, transposed=False):
+    """What ``dlconv`` and ``dltranspconv`` share: the input in wengert.nn's (N, C, *S)
+    layout and the weights turned from MATLAB's filterSize×numChannels×numFilters (transposed:
+    filterSize×numFilters×numChannels; grouped: ×numGroups) into wengert.nn's layout.
+    Returns ``(x, v, wn, ws, d, groups, inner, lead)``."""
+    layout = (
+        "filterSize×numFilters×numChannels" if transposed else "filterSize×numChannels×numFilters"
+    )
+    x = _In(X, data_format, who)
+    _no_u(x, who)
+    w, labels = _weights_layout(weights, weights_format, who)
+    ws = _shape(w)
+    c = x.axis("C", who)
+    cin = _shape(x.value)[c]
+    if labels is None:
+        if transposed:
+            grouped = _is_grouped(x, ws, ws[-1] == cin, ws[-2] * ws[-1] == cin)
+        else:
+            grouped = _is_grouped(x, ws, ws[-2] == cin, ws[-3] * ws[-1] == cin)
+    else:
+        grouped = len(ws) - len(labels) == 3
+    d = len(ws) - 3 if grouped else len(ws) - 2
+    if d < 1:
+        raise ValueError(f"{who}: weights must be {layout}, got {ws}")
+    inner = _conv_axes(x, d, who, labels)
+    lead = [i for i in x.axes("B") + x.axes("T") if i not in inner]
+    v, _ = _to_nc(x, lead, c, inner)
+    kd = tuple(range(d))
+    if grouped:
+        g = ws[-1]
+        wn = wnp.transpose(w, (d + 2, d + 1, d) + kd)  # (G, F or C per group, the other, k...)
+        wn = wnp.reshape(wn, (g * ws[d + 1], ws[d]) + ws[:d])
+    else:
+        g = 1
+        wc = ws[d + 1] if transposed else ws[d]
+        if wc != cin:
+            raise ValueError(
+                f"{who}: weights {ws} expect {wc} channels but the input has {cin}; MATLAB's "
+                f"layout is {layout}"
+            )
+        wn = wnp.transpose(w, (d + 1, d) + kd)  # (F, C, k...); transposed: (C_in, F, k...)
+    return x, v, wn, ws, d, g, inner, lead
+
+
 def dlconv(
     X: Any, weights: Any, bias: Any = None, *, stride: Any = 1, dilation_factor: Any = 1,
     padding: Any = 0, padding_value: Any = 0, data_format: str | None = None,
@@ -385,35 +429,7 @@ def dlconv(
     "symmetric-include-edge", "symmetric-exclude-edge" or "replicate".  The output has X's
     format with numFilters channels."""
     who = "dlconv"
-    x = _In(X, data_format, who)
-    _no_u(x, who)
-    w, labels = _weights_layout(weights, weights_format, who)
-    ws = _shape(w)
-    c = x.axis("C", who)
-    cin = _shape(x.value)[c]
-    if labels is None:
-        grouped = _is_grouped(x, ws, ws[-2] == cin, ws[-3] * ws[-1] == cin)
-    else:
-        grouped = len(ws) - len(labels) == 3
-    d = len(ws) - 3 if grouped else len(ws) - 2
-    if d < 1:
-        raise ValueError(f"{who}: weights must be filterSize×numChannels×numFilters, got {ws}")
-    inner = _conv_axes(x, d, who, labels)
-    lead = [i for i in x.axes("B") + x.axes("T") if i not in inner]
-    v, _ = _to_nc(x, lead, c, inner)
-    kd = tuple(range(d))
-    if grouped:
-        g = ws[-1]
-        wn = wnp.transpose(w, (d + 2, d + 1, d) + kd)  # (G, Fpg, Cpg, k...)
-        wn = wnp.reshape(wn, (g * ws[d + 1], ws[d]) + ws[:d])
-    else:
-        g = 1
-        if ws[d] != cin:
-            raise ValueError(
-                f"{who}: weights {ws} expect {ws[d]} channels but the input has {cin}; MATLAB's "
-                "layout is filterSize×numChannels×numFilters"
-            )
-        wn = wnp.transpose(w, (d + 1, d) + kd)  # (F, C, k...)
+    x, v, wn, ws, d, g, inner, lead = _conv_operands(X, weights, data_format, weights_format, who)
     nf = _shape(wn)[0]
     stride, dil = _ints(stride, d, who, "stride"), _ints(dilation_factor, d, who, "dilation_factor")
     pad = _padding(padding, d, who)
@@ -434,35 +450,9 @@ def dltranspconv(
     numGroups grouped); output size (in − 1)·stride + dilation·(filter − 1) + 1 − cropping,
     ``cropping="same"`` giving in·stride."""
     who = "dltranspconv"
-    x = _In(X, data_format, who)
-    _no_u(x, who)
-    w, labels = _weights_layout(weights, weights_format, who)
-    ws = _shape(w)
-    c = x.axis("C", who)
-    cin = _shape(x.value)[c]
-    if labels is None:
-        grouped = _is_grouped(x, ws, ws[-1] == cin, ws[-2] * ws[-1] == cin)
-    else:
-        grouped = len(ws) - len(labels) == 3
-    d = len(ws) - 3 if grouped else len(ws) - 2
-    if d < 1:
-        raise ValueError(f"{who}: weights must be filterSize×numFilters×numChannels, got {ws}")
-    inner = _conv_axes(x, d, who, labels)
-    lead = [i for i in x.axes("B") + x.axes("T") if i not in inner]
-    v, _ = _to_nc(x, lead, c, inner)
-    kd = tuple(range(d))
-    if grouped:
-        g = ws[-1]
-        wn = wnp.transpose(w, (d + 2, d + 1, d) + kd)  # (G, Cpg, Fpg, k...)
-        wn = wnp.reshape(wn, (g * ws[d + 1], ws[d]) + ws[:d])
-    else:
-        g = 1
-        if ws[d + 1] != cin:
-            raise ValueError(
-                f"{who}: weights {ws} expect {ws[d + 1]} channels but the input has {cin}; "
-                "MATLAB's layout is filterSize×numFilters×numChannels"
-            )
-        wn = wnp.transpose(w, (d + 1, d) + kd)  # (C_in, F, k...)
+    x, v, wn, ws, d, g, inner, lead = _conv_operands(
+        X, weights, data_format, weights_format, who, transposed=True
+    )
     stride, dil = _ints(stride, d, who, "stride"), _ints(dilation_factor, d, who, "dilation_factor")
     crop = _padding(cropping, d, who, "cropping")
     opad = (0,) * d
